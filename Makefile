@@ -1,0 +1,28 @@
+# The workshop's commands. `make workshop` for attendees, `make test` for CI.
+PY := .venv/bin/python
+
+.PHONY: setup workshop up status down test labs check-labs
+
+setup:            ## venvs, the tiny model (idempotent)
+	bash scripts/setup.sh
+
+workshop: setup up  ## set up, serve the model, open JupyterLab on the labs
+	$(PY) -m jupyter lab --ip 127.0.0.1 --notebook-dir labs
+
+up:               ## serve the default model on the local platform
+	$(PY) -m helpers up
+
+status:
+	$(PY) -m helpers status
+
+down:             ## stop everything the workshop started
+	$(PY) -m helpers down
+
+test: setup       ## unit, integration and notebook tests
+	$(PY) -m pytest
+
+labs:             ## regenerate labs/ from solutions/
+	$(PY) -m helpers make-labs
+
+check-labs:
+	$(PY) -m helpers make-labs --check

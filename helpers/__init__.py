@@ -1,0 +1,20 @@
+"""Helpers for the Models-as-a-Service workshop: one module per concern.
+
+    settings     one settings object (paths, platform, timeouts)
+    errors       the exception hierarchy; messages say what to do next
+    models       the workshop's tiny model: task data, recipe, training, cache
+    platform     where models run: LocalPlatform (vLLM processes), more to come
+    processes    starting and stopping server processes, ports, logs
+    client       the openai client pointed at a deployment
+    loadtest     naive transformers serving against vLLM, same load
+    bench        GuideLLM sweeps and their results
+    plots        every plot the labs draw
+    checks       check cells for the labs
+    results      each lab's key figures (JSON)
+    labgen       labs/ generated from solutions/
+    runlabs      run the notebooks headless (papermill)
+    environment  the environment check of Lab 0
+    cli          python -m helpers ...
+"""
+
+__version__ = "0.1.0"

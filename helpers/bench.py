@@ -1,0 +1,108 @@
+"""GuideLLM benchmarks: run a sweep against a deployment, read benchmarks.json.
+
+GuideLLM 0.8 syntax (0.7 renamed everything): ``guidellm run --backend
+kind=openai_http,target=URL --profile kind=sweep,...``. Its benchmarks.json is
+the authoritative result; ``sweep_table`` turns it into one row per load level.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import BenchmarkError
+from .platform import Deployment
+from .processes import log_tail
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A bounded sweep: every strategy stops by itself after ``seconds``."""
+
+    sweep_size: int = 4  # synchronous, throughput, then constant rates in between
+    max_concurrency: int = 8
+    seconds: int = 8
+    prompt_tokens: int = 64
+    output_tokens: int = 32
+    seed: int = 42
+
+
+def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: SweepConfig) -> list[str]:
+    """The ``guidellm run`` command line for a sweep against ``target``."""
+    guidellm = Path(sys.executable).with_name("guidellm")
+    return [
+        str(guidellm), "run",
+        "--backend", f"kind=openai_http,target={target}",
+        "--profile", f"kind=sweep,sweep_size={config.sweep_size},max_concurrency={config.max_concurrency}",
+        "--constraint", f"kind=max_duration,seconds={config.seconds}",
+        "--data", f"kind=synthetic_text,prompt_tokens={config.prompt_tokens},output_tokens={config.output_tokens}",
+        "--tokenizer", f"kind=huggingface_auto,model={model_dir}",
+        "--seed", f"kind=static,value={config.seed}",
+        "--output", f"kind=json,path={out_dir / 'benchmarks.json'}",
+        "--output", f"kind=csv,path={out_dir / 'benchmarks.csv'}",
+        "--output", f"kind=html,path={out_dir / 'benchmarks.html'}",
+        "--disable-progress",
+    ]
+
+
+def run_sweep(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,
+              config: SweepConfig = SweepConfig()) -> Path:
+    """Run a GuideLLM sweep; returns the path of benchmarks.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = deployment.endpoint.removesuffix("/v1")
+    log = out_dir / "guidellm.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GUIDELLM__LOGGING__DISABLED": "true"}
+    budget_s = config.sweep_size * (config.seconds + 40) + 120
+    with open(log, "w") as out:
+        try:
+            done = subprocess.run(guidellm_command(target, model_dir, out_dir, config), stdout=out,
+                                  stderr=subprocess.STDOUT, env=env, timeout=budget_s)
+        except subprocess.TimeoutExpired as error:
+            raise BenchmarkError(f"GuideLLM did not finish within {budget_s} s; see {log}") from error
+    result = out_dir / "benchmarks.json"
+    if done.returncode != 0 or not result.is_file():
+        raise BenchmarkError(f"GuideLLM failed (exit {done.returncode}). Last lines of {log}:\n{log_tail(log)}")
+    return result
+
+
+def _stat(metrics: dict, name: str, key: str) -> float:
+    summary = metrics[name]["successful"]
+    return summary["percentiles"][key] if key.startswith("p") else summary[key]
+
+
+def sweep_table(benchmarks_json: str | Path) -> pd.DataFrame:
+    """One row per load level of a GuideLLM run, latencies in milliseconds."""
+    report = json.loads(Path(benchmarks_json).read_text())
+    rows = []
+    for bench in report["benchmarks"]:
+        strategy, m = bench["config"]["strategy"], bench["metrics"]
+        rows.append({
+            "strategy": strategy["type_"],
+            "target_rate": strategy.get("rate"),
+            "requests_per_s": _stat(m, "requests_per_second", "mean"),
+            "concurrency": _stat(m, "request_concurrency", "mean"),
+            "output_tokens_per_s": _stat(m, "output_tokens_per_second", "mean"),
+            "ttft_p50_ms": _stat(m, "time_to_first_token_ms", "p50"),
+            "ttft_p95_ms": _stat(m, "time_to_first_token_ms", "p95"),
+            "itl_p50_ms": _stat(m, "inter_token_latency_ms", "p50"),
+            "itl_p95_ms": _stat(m, "inter_token_latency_ms", "p95"),
+            "tpot_p50_ms": _stat(m, "time_per_output_token_ms", "p50"),
+            "tpot_p95_ms": _stat(m, "time_per_output_token_ms", "p95"),
+            "latency_p95_s": _stat(m, "request_latency", "p95"),
+            "successful": m["request_totals"]["successful"],
+            "errored": m["request_totals"]["errored"],
+        })
+    if not rows:
+        raise BenchmarkError(f"{benchmarks_json} holds no benchmarks")
+    return pd.DataFrame(rows).sort_values("requests_per_s", ignore_index=True)
+
+
+def within_slo(table: pd.DataFrame, ttft_p95_ms: float, tpot_p95_ms: float) -> pd.DataFrame:
+    """The load levels whose p95 time to first token and p95 time per output token meet the SLO."""
+    return table[(table.ttft_p95_ms <= ttft_p95_ms) & (table.tpot_p95_ms <= tpot_p95_ms)]

@@ -1,0 +1,138 @@
+"""``python -m helpers``: the local platform, the tiny model, the labs.
+
+    python -m helpers up                 build the model if needed, serve it
+    python -m helpers status [--json]    what runs where
+    python -m helpers down               stop everything the workshop started
+    python -m helpers run-labs --labs 0,1 --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import WorkshopError
+
+DEFAULT_DEPLOYMENT = "parasol-tiny"
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .settings import print_config
+
+    print_config()
+    return 0
+
+
+def cmd_build_model(args: argparse.Namespace) -> int:
+    from .models import ensure_tiny_model
+
+    info = ensure_tiny_model()
+    print(json.dumps({"path": info.path, "recipe_hash": info.recipe_hash,
+                      "held_out_accuracy": info.held_out_accuracy, "train_seconds": info.train_seconds}, indent=2))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .models import MODEL_NAME, ensure_tiny_model
+    from .platform import get_platform
+
+    ensure_tiny_model()
+    platform = get_platform(args.platform)
+    print(f"starting {DEFAULT_DEPLOYMENT} on the {platform.kind} platform (about a minute) ...", flush=True)
+    deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
+    print(f"ready: {deployment.name} at {deployment.endpoint}")
+    print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
+          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 12 + 30?\"}}]}}'")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .platform import get_platform
+
+    platform = get_platform(args.platform)
+    deployments = platform.list()
+    if args.json:
+        payload = {"platform": platform.kind,
+                   "deployments": [{"name": d.name, "model": d.model, "endpoint": d.endpoint,
+                                    "status": d.status, **d.details} for d in deployments]}
+        print(json.dumps(payload, indent=2))
+        return 0
+    if not deployments:
+        print(f"nothing deployed on the {platform.kind} platform")
+    for d in deployments:
+        print(f"{d.name:20} {d.status:6} {d.endpoint}  (PID {d.details.get('pid')}, model {d.model})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from .platform import get_platform
+
+    removed = get_platform(args.platform).undeploy_all()
+    print(f"stopped: {', '.join(removed)}" if removed else "nothing was running")
+    return 0
+
+
+def cmd_run_labs(args: argparse.Namespace) -> int:
+    from .runlabs import run_labs
+
+    labs = [int(n) for n in args.labs.split(",")] if args.labs else None
+    summary = run_labs(labs, args.platform or "local", Path(args.out))
+    for lab in summary["labs"]:
+        print(f"{lab['lab']}: {lab['status']} in {lab['seconds']:.0f} s  {json.dumps(lab['figures'])[:300]}")
+        if lab["error"]:
+            print(lab["error"][-2000:])
+    print(f"summary: {Path(args.out) / 'summary.json'}")
+    return 0 if summary["passed"] else 1
+
+
+def cmd_make_labs(args: argparse.Namespace) -> int:
+    from .labgen import generate_labs, stale_labs
+
+    if args.check:
+        stale = stale_labs()
+        if stale:
+            print(f"labs/ is out of date with solutions/: {', '.join(stale)}. Run: python -m helpers make-labs")
+            return 1
+        print("labs/ is up to date")
+        return 0
+    for path in generate_labs():
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("config", help="print the settings").set_defaults(func=cmd_config)
+    sub.add_parser("build-model", help="build the tiny model (cached)").set_defaults(func=cmd_build_model)
+    up = sub.add_parser("up", help="serve the default model")
+    up.add_argument("--port", type=int, default=None, help="port for the model server (default: a free one)")
+    up.set_defaults(func=cmd_up)
+    status = sub.add_parser("status", help="what runs, with endpoints")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    sub.add_parser("down", help="stop everything the workshop started").set_defaults(func=cmd_down)
+    run = sub.add_parser("run-labs", help="execute solution notebooks with papermill")
+    run.add_argument("--labs", default=None, help="comma-separated lab numbers, e.g. 0,1 (default: all)")
+    run.add_argument("--out", required=True, help="folder for executed notebooks and summary.json")
+    run.set_defaults(func=cmd_run_labs)
+    make = sub.add_parser("make-labs", help="generate labs/ from solutions/")
+    make.add_argument("--check", action="store_true", help="only report whether labs/ is stale")
+    make.set_defaults(func=cmd_make_labs)
+    for p in (up, status, run, sub.choices["down"]):
+        p.add_argument("--platform", default=None, help="local (default: PLATFORM or local)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkshopError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run `python -m helpers down` to stop anything left running", file=sys.stderr)
+        return 130

@@ -1,0 +1,29 @@
+"""Talk to a deployed model with the ``openai`` client, with clear errors."""
+from __future__ import annotations
+
+import openai
+
+from .errors import ServerDiedError
+from .platform import Deployment, get_platform
+
+LOCAL_API_KEY = "local-platform-needs-no-key"  # vLLM runs without auth locally
+
+
+def openai_client(deployment: Deployment, api_key: str = LOCAL_API_KEY, timeout_s: float = 60.0) -> openai.OpenAI:
+    """An OpenAI client pointed at a deployment's endpoint."""
+    return openai.OpenAI(base_url=deployment.endpoint, api_key=api_key, timeout=timeout_s, max_retries=0)
+
+
+def ask(deployment: Deployment, question: str, max_tokens: int = 16) -> str:
+    """One chat completion; a dead server is reported as such, not as a socket error."""
+    try:
+        reply = openai_client(deployment).chat.completions.create(
+            model=deployment.name,
+            messages=[{"role": "user", "content": question}],
+            max_tokens=max_tokens,
+            temperature=0.0,
+        )
+    except openai.APIConnectionError as error:
+        get_platform().get(deployment.name)  # raises ServerDiedError with the log tail
+        raise ServerDiedError(f"{deployment.endpoint} did not answer: {error}") from error
+    return reply.choices[0].message.content.strip()

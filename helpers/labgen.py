@@ -1,0 +1,94 @@
+"""Generate the attendee notebooks (labs/) from the solutions (solutions/).
+
+A code cell tagged ``exercise`` becomes a TODO stub: its leading comment lines
+(the instructions and the hint) stay, and every name the cell assigns at top
+level is set to None, so the lab still runs top to bottom before it is solved;
+the check cell after it then says "not yet". Outputs are always stripped.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+
+from .settings import get_settings
+
+EXERCISE_TAG = "exercise"
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names a cell binds at top level (assignments, imports, defs), in order."""
+    names: list[str] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+    return list(dict.fromkeys(names))
+
+
+def stub_source(source: str) -> str:
+    """The exercise version of a solution cell."""
+    lines = source.splitlines()
+    header = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    names = assigned_names(source)
+    if not names:
+        raise ValueError(f"an exercise cell must assign a name to check; this one does not:\n{source}")
+    body = [f"{name} = None  # TODO: replace None with your code" for name in names]
+    return "\n".join(header + body)
+
+
+def make_lab(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    lab = nbformat.from_dict(solution)
+    for cell in lab.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            if EXERCISE_TAG in cell.metadata.get("tags", []):
+                cell.source = stub_source(cell.source)
+    return lab
+
+
+def render(solution_path: Path) -> str:
+    """The lab notebook's text for one solution notebook."""
+    lab = make_lab(nbformat.read(solution_path, as_version=4))
+    return nbformat.writes(lab) + "\n"
+
+
+def solution_paths() -> list[Path]:
+    return sorted((get_settings().root / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def stale_labs() -> list[str]:
+    """Lab notebooks that differ from what the solutions generate (or are missing)."""
+    labs_dir = get_settings().root / "labs"
+    stale = []
+    for path in solution_paths():
+        target = labs_dir / path.name
+        if not target.is_file() or target.read_text() != render(path):
+            stale.append(target.name)
+    expected = {p.name for p in solution_paths()}
+    stale += sorted(p.name for p in labs_dir.glob("*.ipynb") if p.name not in expected)
+    return stale
+
+
+def generate_labs() -> list[Path]:
+    """Write labs/ from solutions/; returns the files written."""
+    labs_dir = get_settings().root / "labs"
+    labs_dir.mkdir(exist_ok=True)
+    written = []
+    for path in solution_paths():
+        target = labs_dir / path.name
+        target.write_text(render(path))
+        written.append(target)
+    for orphan in labs_dir.glob("*.ipynb"):
+        if orphan not in written:
+            orphan.unlink()
+    return written

@@ -1,0 +1,186 @@
+"""The local platform: each deployment is a vLLM (CPU) process on 127.0.0.1.
+
+State lives in ``.maas/run/deployments/<name>.json`` so the CLI, a notebook
+and the tests all see the same deployments.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from .. import processes
+from ..errors import DeploymentNotFoundError, PlatformError, ServerDiedError, ServerStartError, SetupError
+from ..models import resolve_model
+from ..settings import get_settings
+from .base import Deployment, Platform, ResourceUsage
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """vLLM flags that work on this CPU (see shared FACTS)."""
+
+    dtype: str = "float32"  # "bfloat16" for W4A16 checkpoints
+    max_model_len: int = 2048
+    port: int | None = None  # None: a free port chosen for you
+
+
+def vllm_command(python: Path, model_dir: Path, name: str, host: str, port: int, options: ServerOptions) -> list[str]:
+    """The command line of a vLLM OpenAI-compatible server."""
+    return [
+        str(python), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_dir),
+        "--served-model-name", name,
+        "--host", host,
+        "--port", str(port),
+        "--dtype", options.dtype,
+        "--max-model-len", str(options.max_model_len),
+        "--enforce-eager",
+    ]
+
+
+def vllm_environment(kv_cache_gib: int) -> dict[str, str]:
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
+def _is_ready(endpoint: str, name: str) -> bool:
+    try:
+        reply = requests.get(f"{endpoint}/models", timeout=2)
+        return reply.ok and any(m.get("id") == name for m in reply.json().get("data", []))
+    except (requests.RequestException, ValueError):
+        return False
+
+
+class LocalPlatform(Platform):
+    """Model servers as processes on this machine."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self.settings = get_settings()
+        self.records_dir = self.settings.run_dir / "deployments"
+
+    # -- records ---------------------------------------------------------
+    def _record_path(self, name: str) -> Path:
+        return self.records_dir / f"{name}.json"
+
+    def _read(self, name: str) -> dict | None:
+        path = self._record_path(name)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _write(self, record: dict) -> None:
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        self._record_path(record["name"]).write_text(json.dumps(record, indent=2))
+
+    @staticmethod
+    def _handle(record: dict) -> processes.ProcessHandle:
+        return processes.ProcessHandle(record["pid"], record["create_time"])
+
+    def _to_deployment(self, record: dict) -> Deployment:
+        alive = self._handle(record).is_alive()
+        details = {k: record[k] for k in ("pid", "port", "log", "dtype", "started_at")}
+        return Deployment(record["name"], record["model"], record["endpoint"], "ready" if alive else "dead", details)
+
+    # -- Platform --------------------------------------------------------
+    def deploy(self, model: str | Path, name: str, *, dtype: str = "float32", port: int | None = None,
+               max_model_len: int = 2048, timeout_s: float | None = None) -> Deployment:
+        """Start vLLM for ``model`` as ``name`` and wait until it answers.
+
+        Deploying the same model under the same name again returns the running
+        server: each model is served once.
+        """
+        model_dir = resolve_model(model)
+        existing = self._read(name)
+        if existing and self._handle(existing).is_alive():
+            if existing["model"] == str(model_dir):
+                return self._to_deployment(existing)
+            raise PlatformError(
+                f"{name!r} already serves {existing['model']}; undeploy it first "
+                f"(platform.undeploy({name!r})) or choose another name."
+            )
+        options = ServerOptions(dtype=dtype, max_model_len=max_model_len, port=port)
+        return self._start(model_dir, name, options, timeout_s or self.settings.ready_timeout_s)
+
+    def _start(self, model_dir: Path, name: str, options: ServerOptions, timeout_s: float) -> Deployment:
+        python = self.settings.serving_python
+        if not python.is_file():
+            raise SetupError(f"the serving venv is missing ({python}); run the set-up first: make setup")
+        host = self.settings.host
+        port = processes.claim_port(options.port, host)
+        log = self.settings.logs_dir / f"vllm-{name}.log"
+        log.unlink(missing_ok=True)
+        handle = processes.start(vllm_command(python, model_dir, name, host, port, options), log,
+                                 vllm_environment(self.settings.kv_cache_gib))
+        record = {
+            "name": name, "model": str(model_dir), "endpoint": f"http://{host}:{port}/v1",
+            "pid": handle.pid, "create_time": handle.create_time, "port": port, "log": str(log),
+            "dtype": options.dtype, "started_at": time.time(),
+        }
+        self._write(record)  # written first: `down` can stop it even if we are interrupted
+        try:
+            self._wait_ready(handle, record["endpoint"], name, log, timeout_s)
+        except BaseException:
+            processes.stop(handle)
+            self._record_path(name).unlink(missing_ok=True)
+            raise
+        return self._to_deployment(record)
+
+    @staticmethod
+    def _wait_ready(handle: processes.ProcessHandle, endpoint: str, name: str, log: Path, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not handle.is_alive():
+                raise ServerStartError(
+                    f"the vLLM server for {name!r} exited while starting. Last lines of {log}:\n"
+                    f"{processes.log_tail(log)}"
+                )
+            if _is_ready(endpoint, name):
+                return
+            time.sleep(1.0)
+        raise ServerStartError(
+            f"the vLLM server for {name!r} was not ready after {timeout_s:.0f} s (stopped it). "
+            f"Is the machine busy? Raise MAAS_READY_TIMEOUT_S. Last lines of {log}:\n{processes.log_tail(log)}"
+        )
+
+    def undeploy(self, name: str) -> bool:
+        record = self._read(name)
+        if record is None:
+            return False
+        stopped = processes.stop(self._handle(record))
+        self._record_path(name).unlink(missing_ok=True)
+        return stopped
+
+    def list(self) -> list[Deployment]:
+        if not self.records_dir.is_dir():
+            return []
+        records = [json.loads(p.read_text()) for p in sorted(self.records_dir.glob("*.json"))]
+        return [self._to_deployment(r) for r in records]
+
+    def get(self, name: str) -> Deployment:
+        record = self._read(name)
+        if record is None:
+            known = ", ".join(d.name for d in self.list()) or "none"
+            raise DeploymentNotFoundError(f"no deployment named {name!r} (deployed: {known}). Deploy it first.")
+        deployment = self._to_deployment(record)
+        if not deployment.ready:
+            raise ServerDiedError(
+                f"the vLLM server of {name!r} (PID {record['pid']}) is no longer running. "
+                f"Redeploy it (platform.deploy(...)) or run `python -m helpers up`. "
+                f"Last lines of {record['log']}:\n{processes.log_tail(Path(record['log']))}"
+            )
+        return deployment
+
+    def usage(self, name: str, interval_s: float = 1.0) -> ResourceUsage:
+        self.get(name)  # clear error when unknown or dead
+        handle = self._handle(self._read(name))
+        return ResourceUsage(processes.tree_memory_bytes(handle), processes.tree_cpu_percent(handle, interval_s))
+

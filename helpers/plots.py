@@ -1,0 +1,57 @@
+"""Every plot the labs show. The rest of helpers returns data; this module draws it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def _save(fig: Figure, save_as: str | Path | None) -> Figure:
+    fig.tight_layout()
+    if save_as:
+        fig.savefig(save_as, dpi=110)
+    return fig
+
+
+def memory_before_after(private_gib: float, shared_gib: float, colleagues: int, save_as: str | Path | None = None) -> Figure:
+    """Memory held by one private copy per colleague, against one shared copy."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bars = ax.bar([f"{colleagues} private copies", "1 shared copy"], [private_gib, shared_gib], color=["#c9190b", "#3e8635"])
+    ax.bar_label(bars, fmt="%.1f GiB")
+    ax.set_ylabel("memory held (GiB)")
+    ax.set_title(f"Serving {colleagues} colleagues")
+    return _save(fig, save_as)
+
+
+def throughput_by_concurrency(vllm_rows: pd.DataFrame, naive_tokens_per_s: float, save_as: str | Path | None = None) -> Figure:
+    """vLLM output tokens/s as more requests are in flight, against naive serving."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    ax.plot(vllm_rows.concurrency, vllm_rows.tokens_per_s, marker="o", label="vLLM, continuous batching")
+    ax.axhline(naive_tokens_per_s, color="#c9190b", linestyle="--", label="naive transformers, one at a time")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("requests in flight")
+    ax.set_ylabel("output tokens / s")
+    ax.set_title("Same model, same CPU, same prompts")
+    ax.legend()
+    return _save(fig, save_as)
+
+
+def sweep(table: pd.DataFrame, ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None,
+          save_as: str | Path | None = None) -> Figure:
+    """GuideLLM sweep: throughput, and latency percentiles, against request rate."""
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(13, 3.6))
+    left.plot(table.requests_per_s, table.output_tokens_per_s, marker="o")
+    left.set(xlabel="requests / s", ylabel="output tokens / s", title="Throughput")
+    mid.plot(table.requests_per_s, table.ttft_p50_ms, marker="o", label="p50")
+    mid.plot(table.requests_per_s, table.ttft_p95_ms, marker="o", label="p95")
+    mid.set(xlabel="requests / s", ylabel="ms", title="Time to first token")
+    right.plot(table.requests_per_s, table.tpot_p50_ms, marker="o", label="p50")
+    right.plot(table.requests_per_s, table.tpot_p95_ms, marker="o", label="p95")
+    right.set(xlabel="requests / s", ylabel="ms", title="Inter-token latency (time per output token)")
+    for ax, slo in ((mid, ttft_slo_ms), (right, tpot_slo_ms)):
+        if slo is not None:
+            ax.axhline(slo, color="#c9190b", linestyle="--", label="SLO")
+        ax.legend()
+    return _save(fig, save_as)

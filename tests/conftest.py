@@ -1,0 +1,18 @@
+"""Shared test set-up: strict lab checks, and nothing left running afterwards."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["MAAS_STRICT_CHECKS"] = "1"  # check cells raise in tests (and in nbval's kernels)
+os.environ.setdefault("PLATFORM", "local")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_everything_at_the_end():
+    """Whatever a test started on the local platform is stopped, even when tests fail."""
+    yield
+    from helpers.platform import LocalPlatform
+
+    LocalPlatform().undeploy_all()

@@ -1,0 +1,59 @@
+"""Every solution notebook, executed headless by `python -m helpers run-labs`
+(papermill, PLATFORM=local, strict checks). nbval-lax runs them again from
+pytest's `solutions` collection."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers.labgen import solution_paths
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    out = tmp_path_factory.mktemp("labs")
+    run = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--platform", "local", "--out", str(out)],
+                         capture_output=True, text=True, timeout=2400)
+    print(run.stdout[-5000:], run.stderr[-3000:])
+    summary = json.loads((out / "summary.json").read_text())
+    summary["exit_code"] = run.returncode
+    summary["out"] = out
+    return summary
+
+
+def test_every_solution_runs_and_passes(summary):
+    failed = {lab["notebook"]: lab["error"] for lab in summary["labs"] if lab["status"] != "passed"}
+    assert not failed, failed
+    assert summary["exit_code"] == 0 and summary["passed"]
+    assert [lab["notebook"] for lab in summary["labs"]] == [p.name for p in solution_paths()]
+    for lab in summary["labs"]:
+        assert (summary["out"] / lab["notebook"]).is_file() and lab["seconds"] > 0
+
+
+def figures(summary, lab: str) -> dict:
+    return next(run["figures"] for run in summary["labs"] if run["lab"] == lab)
+
+
+def test_lab0_one_shared_copy_serves_all_seven(summary):
+    lab0 = figures(summary, "lab00")
+    assert lab0["colleagues_served"] == 7
+    assert lab0["idle_copy_memory_gib"] > 0.5  # a real vLLM server holds its memory while idle
+    assert lab0["seven_private_copies_gib"] > 3 * lab0["shared_copy_memory_gib"]
+
+
+def test_lab1_records_vllm_against_naive_and_the_sweep(summary):
+    lab1 = figures(summary, "lab01")
+    assert lab1["vllm_vs_naive_throughput_ratio"] > 1, lab1
+    assert lab1["guidellm_max_output_tokens_per_s"] > 0 and lab1["guidellm_sync_ttft_p95_ms"] > 0
+    assert 0 <= lab1["max_requests_per_s_within_slo"] <= lab1["guidellm_max_requests_per_s"]
+
+
+def test_run_labs_rejects_an_unknown_lab(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--labs", "9", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "no lab numbered [9]" in run.stderr

@@ -1,0 +1,55 @@
+import socket
+import sys
+
+import psutil
+import pytest
+
+from helpers import processes
+from helpers.errors import PortInUseError
+
+
+def test_a_taken_port_gets_a_clear_error():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert not processes.port_is_free(port)
+        with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is already taken"):
+            processes.claim_port(port)
+
+
+def test_a_free_port_is_chosen_when_none_is_given():
+    port = processes.claim_port(None)
+    assert processes.port_is_free(port)
+
+
+def test_stop_ends_the_process_and_its_children(tmp_path):
+    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    handle = processes.start([sys.executable, "-c", script], tmp_path / "p.log")
+    proc = handle.process()
+    deadline = __import__("time").time() + 10
+    while not proc.children() and __import__("time").time() < deadline:
+        pass
+    children = proc.children(recursive=True)
+    assert children, "the test process should have started a child"
+    assert processes.stop(handle) is True
+    assert not handle.is_alive()
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    assert processes.stop(handle) is False  # stopping twice is harmless
+
+
+def test_a_recycled_pid_is_never_ours(tmp_path):
+    handle = processes.start([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "p.log")
+    try:
+        impostor = processes.ProcessHandle(handle.pid, handle.create_time - 100)
+        assert impostor.process() is None and processes.stop(impostor) is False
+        assert handle.is_alive()
+    finally:
+        processes.stop(handle)
+
+
+def test_log_tail(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert processes.log_tail(log, 3) == "line 97\nline 98\nline 99\n"
+    assert processes.log_tail(tmp_path / "missing.log") == "(no log written)"
