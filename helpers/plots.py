@@ -31,6 +31,7 @@ def throughput_by_concurrency(vllm_rows: pd.DataFrame, naive_tokens_per_s: float
     ax.plot(vllm_rows.concurrency, vllm_rows.tokens_per_s, marker="o", label="vLLM, continuous batching")
     ax.axhline(naive_tokens_per_s, color="#c9190b", linestyle="--", label="naive transformers, one at a time")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(list(vllm_rows.concurrency), [str(c) for c in vllm_rows.concurrency])
     ax.set_xlabel("requests in flight")
     ax.set_ylabel("output tokens / s")
     ax.set_title("Same model, same CPU, same prompts")

@@ -53,7 +53,8 @@ install_apt_packages
 # torchvision/torchaudio/torchcodec from PyPI need CUDA and break vLLM's import; triton is unused on CPU.
 make_venv .venv-serving requirements-serving.txt torchvision torchaudio torchcodec triton
 make_venv .venv requirements.txt
-if ! .venv/bin/python -c 'import helpers' 2>/dev/null; then
+root=$(pwd)
+if ! (cd / && "$root/.venv/bin/python" -c 'import helpers.cli') 2>/dev/null; then  # importable from anywhere
   quiet_pip .venv/bin/pip install -q --no-deps -e .
 fi
 say "the workshop model"
