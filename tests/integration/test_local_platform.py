@@ -102,8 +102,9 @@ def test_a_taken_port_is_refused_with_the_owner_named(served):
 def test_a_dead_server_gets_a_clear_error(served):
     """Last in this module: it kills the shared server on purpose."""
     deployment, status = served
-    os.kill(status["pid"], signal.SIGKILL)
-    psutil.wait_procs([psutil.Process(status["pid"])], timeout=10) if psutil.pid_exists(status["pid"]) else None
+    server = psutil.Process(status["pid"])
+    os.kill(server.pid, signal.SIGKILL)
+    psutil.wait_procs([server], timeout=10)
     with pytest.raises(ServerDiedError, match="no longer running"):
         ask(deployment, "What is 1 + 1?")
     listing = json.loads(helpers_cli("status", "--json").stdout)

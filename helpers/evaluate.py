@@ -1,0 +1,125 @@
+"""Accuracy with lm-eval, fully offline, on the workshop's own tasks.
+
+Two local tasks are written from the held-out questions:
+- ``parasol_arith``: generate the answer, exact match (what users see);
+- ``parasol_arith_mc``: pick the right answer among four by log-likelihood.
+Both run against a served model (``local-completions``) or a checkpoint
+folder (``hf``, which also loads compressed-tensors checkpoints vLLM on this
+CPU cannot serve).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+
+from .models import held_out_examples
+from .platform import Deployment
+from .settings import get_settings
+
+TASKS = ("parasol_arith", "parasol_arith_mc")
+
+GENERATE_YAML = """task: parasol_arith
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "Q: {{{{question}}}}\\nA:"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: ["\\n", "</s>"]
+  max_gen_toks: 8
+  do_sample: false
+  temperature: 0.0
+filter_list:
+  - name: strip
+    filter:
+      - function: regex
+        regex_pattern: "(-?[0-9]+)"
+      - function: take_first
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"""
+
+CHOICE_YAML = """task: parasol_arith_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Q: {{{{question}}}}\\nA:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{label}}}}"
+target_delimiter: " "
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+def _choices(answer: int, rng: random.Random) -> tuple[list[str], int]:
+    wrong = sorted({answer + d for d in (-10, -1, 1, 10) if answer + d >= 0} - {answer})
+    options = rng.sample(wrong, 3) + [answer]
+    rng.shuffle(options)
+    return [str(o) for o in options], options.index(answer)
+
+
+def write_tasks(n: int = 200, seed: int = 0) -> Path:
+    """Write both task YAMLs and their JSONL data; returns the include folder."""
+    folder = get_settings().state_dir / "eval_tasks"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    rows = []
+    for example in held_out_examples(n, seed):
+        choices, label = _choices(int(example.answer), rng)
+        rows.append({"question": example.question, "answer": example.answer, "choices": choices, "label": label})
+    data = folder / "parasol_arith.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "parasol_arith.yaml").write_text(GENERATE_YAML.format(data=data))
+    (folder / "parasol_arith_mc.yaml").write_text(CHOICE_YAML.format(data=data))
+    return folder
+
+
+def _offline() -> None:
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+
+
+def _run(model: str, model_args: dict, limit: int | None) -> dict[str, float]:
+    _offline()
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(write_tasks()))
+    out = simple_evaluate(model=model, model_args=model_args, tasks=list(TASKS), task_manager=manager,
+                          limit=limit, log_samples=False, bootstrap_iters=0, batch_size=16)
+    results = out["results"]
+    return {"exact_match": results["parasol_arith"]["exact_match,strip"],
+            "mc_accuracy": results["parasol_arith_mc"]["acc,none"]}
+
+
+def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> dict[str, float]:
+    """lm-eval against a served model's /v1/completions."""
+    args = {"model": deployment.name, "base_url": f"{deployment.endpoint}/completions",
+            "tokenizer_backend": "huggingface", "tokenizer": str(tokenizer_dir), "num_concurrent": 8,
+            "max_retries": 1}
+    return _run("local-completions", args, limit)
+
+
+def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> dict[str, float]:
+    """lm-eval on a checkpoint folder loaded in this process (any scheme)."""
+    return _run("hf", {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu"}, limit)
+
+
+def results_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows).T
+    return table

@@ -1,0 +1,122 @@
+"""Quantization with LLM Compressor: one recipe per scheme, compressed-tensors out.
+
+    W4A16   GPTQ, 4-bit weights (groups of 128), 16-bit activations   vLLM CPU: bfloat16
+    W8A8    SmoothQuant + GPTQ, int8 weights and activations          vLLM CPU: float32
+    FP8     FP8_DYNAMIC, no calibration data                          L4 GPUs only (not this CPU)
+    W4A16-RTN  plain round-to-nearest, no calibration                 the "cheap" way
+    W2A16   GPTQ, 2-bit weights                                       where accuracy falls off
+
+Embedding and lm_head stay unquantized (``ignore=["lm_head"]``); on a tiny
+model they are half the bytes, so ``linear_weight_bytes`` reports the Linear
+layers on their own as well.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from safetensors import safe_open
+
+from .errors import WorkshopError
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    description: str
+    build_recipe: Callable[[], list]
+    calibrated: bool  # needs calibration data
+    cpu_dtype: str | None  # dtype vLLM serves it with on this CPU; None: not servable here
+
+
+def _gptq(scheme: str) -> Callable[[], list]:
+    def recipe() -> list:
+        from llmcompressor.modifiers.quantization import GPTQModifier
+
+        return [GPTQModifier(targets="Linear", scheme=scheme, ignore=["lm_head"])]
+    return recipe
+
+
+def _smoothquant_gptq_w8a8() -> list:
+    from llmcompressor.modifiers.quantization import GPTQModifier
+    from llmcompressor.modifiers.transform.smoothquant import SmoothQuantModifier
+
+    return [SmoothQuantModifier(smoothing_strength=0.8),
+            GPTQModifier(targets="Linear", scheme="W8A8", ignore=["lm_head"])]
+
+
+def _round_to_nearest(scheme: str) -> Callable[[], list]:
+    def recipe() -> list:
+        from llmcompressor.modifiers.quantization import QuantizationModifier
+
+        return [QuantizationModifier(targets="Linear", scheme=scheme, ignore=["lm_head"])]
+    return recipe
+
+
+SCHEMES: dict[str, Scheme] = {s.name: s for s in (
+    Scheme("w4a16", "GPTQ 4-bit weights, group 128", _gptq("W4A16"), True, "bfloat16"),
+    Scheme("w8a8", "SmoothQuant + GPTQ int8 weights and activations", _smoothquant_gptq_w8a8, True, "float32"),
+    Scheme("fp8", "FP8 dynamic (for L4 GPUs)", _round_to_nearest("FP8_DYNAMIC"), False, None),
+    Scheme("w4a16-rtn", "4-bit weights, round-to-nearest, no calibration", _round_to_nearest("W4A16"), False, "bfloat16"),
+    Scheme("w2a16", "GPTQ 2-bit weights, group 128", _gptq("W2A16"), True, None),
+)}
+
+
+def get_scheme(name: str) -> Scheme:
+    if name not in SCHEMES:
+        raise WorkshopError(f"unknown quantization scheme {name!r}; available: {', '.join(SCHEMES)}")
+    return SCHEMES[name]
+
+
+def calibration_dataset(texts: list[str]):
+    """An in-memory calibration set from local text (no hub download)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"text": texts})
+
+
+def quantize(model_dir: str | Path, scheme_name: str, out_dir: str | Path, calibration_texts: list[str],
+             seed: int = 0) -> dict:
+    """Run LLM Compressor ``oneshot`` and save a compressed-tensors checkpoint."""
+    import torch
+    from llmcompressor import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    scheme = get_scheme(scheme_name)
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    started = time.perf_counter()
+    kwargs = {}
+    if scheme.calibrated:
+        kwargs = dict(dataset=calibration_dataset(calibration_texts), num_calibration_samples=len(calibration_texts),
+                      max_seq_length=128, shuffle_calibration_samples=False)
+    oneshot(model=model, recipe=scheme.build_recipe(), **kwargs)
+    seconds = time.perf_counter() - started
+    model.save_pretrained(out_dir, save_compressed=True)
+    tokenizer.save_pretrained(out_dir)
+    record = {"scheme": scheme.name, "source": str(model_dir), "seconds": round(seconds, 1)}
+    (out_dir / "workshop_quantization.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def _is_linear_tensor(name: str) -> bool:
+    return ".layers." in name and any(p in name for p in ("_proj.",)) and "norm" not in name
+
+
+def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
+    """Bytes of the whole checkpoint and of the Linear layers' weights (with scales)."""
+    total = linear = 0
+    for shard in Path(model_dir).glob("*.safetensors"):
+        with safe_open(str(shard), framework="pt") as f:
+            for name in f.keys():
+                tensor = f.get_tensor(name)
+                size = tensor.numel() * tensor.element_size()
+                total += size
+                if _is_linear_tensor(name):
+                    linear += size
+    return {"checkpoint_bytes": total, "linear_weight_bytes": linear}
