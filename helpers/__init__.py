@@ -8,6 +8,8 @@
     client       the openai client pointed at a deployment
     loadtest     naive transformers serving against vLLM, same load
     bench        GuideLLM sweeps and their results
+    quantize     LLM Compressor recipes and checkpoint sizes
+    evaluate     lm-eval on the workshop's own tasks, offline
     plots        every plot the labs draw
     checks       check cells for the labs
     results      each lab's key figures (JSON)

@@ -21,24 +21,41 @@ from .processes import log_tail
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    """A bounded sweep: every strategy stops by itself after ``seconds``."""
+class BenchConfig:
+    """A bounded GuideLLM run: every load level stops by itself after ``seconds``.
 
-    sweep_size: int = 4  # synchronous, throughput, then constant rates in between
+    ``profile="sweep"``: synchronous, throughput, then constant rates in between.
+    ``profile="concurrent"``: one level with ``streams`` requests always in flight.
+    """
+
+    profile: str = "sweep"
+    sweep_size: int = 4
     max_concurrency: int = 8
+    streams: int = 16
     seconds: int = 8
     prompt_tokens: int = 64
     output_tokens: int = 32
     seed: int = 42
 
+    def profile_arg(self) -> str:
+        if self.profile == "sweep":
+            return f"kind=sweep,sweep_size={self.sweep_size},max_concurrency={self.max_concurrency}"
+        if self.profile == "concurrent":
+            return f"kind=concurrent,streams={self.streams}"
+        raise BenchmarkError(f"unknown profile {self.profile!r}; use 'sweep' or 'concurrent'")
 
-def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: SweepConfig) -> list[str]:
+    @property
+    def levels(self) -> int:
+        return self.sweep_size if self.profile == "sweep" else 1
+
+
+def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: BenchConfig) -> list[str]:
     """The ``guidellm run`` command line for a sweep against ``target``."""
     guidellm = Path(sys.executable).with_name("guidellm")
     return [
         str(guidellm), "run",
         "--backend", f"kind=openai_http,target={target}",
-        "--profile", f"kind=sweep,sweep_size={config.sweep_size},max_concurrency={config.max_concurrency}",
+        "--profile", config.profile_arg(),
         "--constraint", f"kind=max_duration,seconds={config.seconds}",
         "--data", f"kind=synthetic_text,prompt_tokens={config.prompt_tokens},output_tokens={config.output_tokens}",
         "--tokenizer", f"kind=huggingface_auto,model={model_dir}",
@@ -50,15 +67,15 @@ def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: 
     ]
 
 
-def run_sweep(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,
-              config: SweepConfig = SweepConfig()) -> Path:
-    """Run a GuideLLM sweep; returns the path of benchmarks.json."""
+def run_benchmark(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,
+                  config: BenchConfig = BenchConfig()) -> Path:
+    """Run GuideLLM against a deployment; returns the path of benchmarks.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = deployment.endpoint.removesuffix("/v1")
     log = out_dir / "guidellm.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GUIDELLM__LOGGING__DISABLED": "true"}
-    budget_s = config.sweep_size * (config.seconds + 40) + 120
+    budget_s = config.levels * (config.seconds + 40) + 120
     with open(log, "w") as out:
         try:
             done = subprocess.run(guidellm_command(target, model_dir, out_dir, config), stdout=out,

@@ -39,3 +39,14 @@ def check_chat_reply(reply) -> bool:
     return check(bool(answer) and reply.usage.completion_tokens > 0,
                  f"the shared model answered {answer!r} using {reply.usage.total_tokens} tokens",
                  "the reply is empty: did you pass model=shared.name and a user message?")
+
+
+def check_w4a16_recipe(recipe) -> bool:
+    """Lab 2: a GPTQ recipe for 4-bit weights that leaves lm_head alone."""
+    if not check_done(recipe, "recipe", "Build a list with one GPTQModifier."):
+        return False
+    modifiers = recipe if isinstance(recipe, list) else [recipe]
+    gptq = [m for m in modifiers if type(m).__name__ == "GPTQModifier"]
+    ok = len(gptq) == 1 and str(gptq[0].scheme).upper() == "W4A16" and "lm_head" in (gptq[0].ignore or [])
+    return check(ok, "a GPTQ W4A16 recipe that keeps lm_head in full precision",
+                 'expected [GPTQModifier(targets="Linear", scheme="W4A16", ignore=["lm_head"])]')

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import pandas as pd
 
 from .models import held_out_examples
 from .platform import Deployment
@@ -67,7 +66,7 @@ metric_list:
 
 
 def _choices(answer: int, rng: random.Random) -> tuple[list[str], int]:
-    wrong = sorted({answer + d for d in (-10, -1, 1, 10) if answer + d >= 0} - {answer})
+    wrong = sorted({answer + d for d in (-10, -2, -1, 1, 2, 10) if answer + d >= 0})
     options = rng.sample(wrong, 3) + [answer]
     rng.shuffle(options)
     return [str(o) for o in options], options.index(answer)
@@ -100,11 +99,15 @@ def _run(model: str, model_args: dict, limit: int | None) -> dict[str, float]:
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(write_tasks()))
-    out = simple_evaluate(model=model, model_args=model_args, tasks=list(TASKS), task_manager=manager,
-                          limit=limit, log_samples=False, bootstrap_iters=0, batch_size=16)
+    # lm-eval's API models call asyncio.run(), which a notebook's running event loop forbids:
+    # run it in a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        out = pool.submit(simple_evaluate, model=model, model_args=model_args, tasks=list(TASKS),
+                          task_manager=manager, limit=limit, log_samples=False, bootstrap_iters=0,
+                          batch_size=16).result()
     results = out["results"]
-    return {"exact_match": results["parasol_arith"]["exact_match,strip"],
-            "mc_accuracy": results["parasol_arith_mc"]["acc,none"]}
+    return {"exact_match": float(results["parasol_arith"]["exact_match,strip"]),
+            "mc_accuracy": float(results["parasol_arith_mc"]["acc,none"])}
 
 
 def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> dict[str, float]:
@@ -119,7 +122,3 @@ def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> dict
     """lm-eval on a checkpoint folder loaded in this process (any scheme)."""
     return _run("hf", {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu"}, limit)
 
-
-def results_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
-    table = pd.DataFrame(rows).T
-    return table

@@ -56,3 +56,26 @@ def sweep(table: pd.DataFrame, ttft_slo_ms: float | None = None, tpot_slo_ms: fl
             ax.axhline(slo, color="#c9190b", linestyle="--", label="SLO")
         ax.legend()
     return _save(fig, save_as)
+
+
+def quantization_overview(table: pd.DataFrame, save_as: str | Path | None = None) -> Figure:
+    """Linear-weight size, accuracy (with recovery) and throughput for each scheme.
+
+    ``table`` is indexed by scheme with columns linear_weight_mb, exact_match,
+    recovery and (where served) output_tokens_per_s.
+    """
+    fig, (size_ax, acc_ax, speed_ax) = plt.subplots(1, 3, figsize=(14, 3.8))
+    names = list(table.index)
+    size_ax.barh(names, table.linear_weight_mb, color="#6753ac")
+    size_ax.set(xlabel="MB", title="Linear weights (with scales)")
+    size_ax.invert_yaxis()
+    colors = ["#3e8635" if r >= 0.95 else "#f0ab00" if r >= 0.9 else "#c9190b" for r in table.recovery]
+    bars = acc_ax.barh(names, table.exact_match, color=colors)
+    acc_ax.bar_label(bars, labels=[f"{r:.0%} recovery" for r in table.recovery], padding=3, fontsize=8)
+    acc_ax.set(xlabel="held-out exact match", title="Accuracy (lm-eval)", xlim=(0, 1.35))
+    acc_ax.invert_yaxis()
+    served = table.dropna(subset=["output_tokens_per_s"])
+    speed_ax.barh(list(served.index), served.output_tokens_per_s, color="#0066cc")
+    speed_ax.set(xlabel="output tokens / s (GuideLLM, 16 in flight)", title="Throughput on this CPU")
+    speed_ax.invert_yaxis()
+    return _save(fig, save_as)

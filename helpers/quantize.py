@@ -62,6 +62,8 @@ SCHEMES: dict[str, Scheme] = {s.name: s for s in (
     Scheme("fp8", "FP8 dynamic (for L4 GPUs)", _round_to_nearest("FP8_DYNAMIC"), False, None),
     Scheme("w4a16-rtn", "4-bit weights, round-to-nearest, no calibration", _round_to_nearest("W4A16"), False, "bfloat16"),
     Scheme("w2a16", "GPTQ 2-bit weights, group 128", _gptq("W2A16"), True, None),
+    Scheme("w2a16-rtn", "2-bit weights, round-to-nearest", _round_to_nearest("W2A16"), False, None),
+    Scheme("w3a16-rtn", "3-bit weights, round-to-nearest", _round_to_nearest("W3A16"), False, None),
 )}
 
 
@@ -79,8 +81,11 @@ def calibration_dataset(texts: list[str]):
 
 
 def quantize(model_dir: str | Path, scheme_name: str, out_dir: str | Path, calibration_texts: list[str],
-             seed: int = 0) -> dict:
-    """Run LLM Compressor ``oneshot`` and save a compressed-tensors checkpoint."""
+             recipe: list | None = None, seed: int = 0) -> dict:
+    """Run LLM Compressor ``oneshot`` and save a compressed-tensors checkpoint.
+
+    ``recipe`` replaces the scheme's own recipe (the lab writes one by hand).
+    """
     import torch
     from llmcompressor import oneshot
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -95,7 +100,7 @@ def quantize(model_dir: str | Path, scheme_name: str, out_dir: str | Path, calib
     if scheme.calibrated:
         kwargs = dict(dataset=calibration_dataset(calibration_texts), num_calibration_samples=len(calibration_texts),
                       max_seq_length=128, shuffle_calibration_samples=False)
-    oneshot(model=model, recipe=scheme.build_recipe(), **kwargs)
+    oneshot(model=model, recipe=recipe or scheme.build_recipe(), **kwargs)
     seconds = time.perf_counter() - started
     model.save_pretrained(out_dir, save_compressed=True)
     tokenizer.save_pretrained(out_dir)
@@ -105,7 +110,8 @@ def quantize(model_dir: str | Path, scheme_name: str, out_dir: str | Path, calib
 
 
 def _is_linear_tensor(name: str) -> bool:
-    return ".layers." in name and any(p in name for p in ("_proj.",)) and "norm" not in name
+    """Tensors of the decoder's Linear layers (q/k/v/o, gate/up/down), with their scales."""
+    return ".layers." in name and "_proj." in name
 
 
 def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
@@ -114,9 +120,20 @@ def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
     for shard in Path(model_dir).glob("*.safetensors"):
         with safe_open(str(shard), framework="pt") as f:
             for name in f.keys():
-                tensor = f.get_tensor(name)
-                size = tensor.numel() * tensor.element_size()
+                tensor = f.get_slice(name)
+                size = _numel(tensor.get_shape()) * _DTYPE_BYTES[tensor.get_dtype()]
                 total += size
                 if _is_linear_tensor(name):
                     linear += size
     return {"checkpoint_bytes": total, "linear_weight_bytes": linear}
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "I64": 8, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1, "U8": 1,
+                "F8_E4M3": 1, "F8_E5M2": 1, "BOOL": 1}
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count

@@ -57,3 +57,13 @@ def test_run_labs_rejects_an_unknown_lab(tmp_path):
     run = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--labs", "9", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "no lab numbered [9]" in run.stderr
+
+
+def test_lab2_quantization_keeps_accuracy_until_it_breaks(summary):
+    lab2 = figures(summary, "lab02")
+    for scheme in ("w4a16", "w8a8"):
+        assert lab2["recovery"][scheme] >= 0.95, lab2["recovery"]
+        assert lab2["output_tokens_per_s"][scheme] > 0
+    assert lab2["bf16_vs_w4a16_linear_bytes_ratio"] >= 3.5
+    assert lab2["recovery"]["w2a16-rtn"] < 0.95  # the aggressive point loses measurably
+    assert lab2["worst_scheme"] == min(lab2["recovery"], key=lab2["recovery"].get)

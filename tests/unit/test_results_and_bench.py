@@ -37,7 +37,7 @@ def test_within_slo_keeps_only_rows_meeting_both_limits():
 
 
 def test_guidellm_command_uses_the_0_8_syntax(tmp_path):
-    command = bench.guidellm_command("http://127.0.0.1:8000", "/m", tmp_path, bench.SweepConfig())
+    command = bench.guidellm_command("http://127.0.0.1:8000", "/m", tmp_path, bench.BenchConfig())
     joined = " ".join(command)
     assert command[1] == "run" and "--target" not in joined and "--rate-type" not in joined
     assert "kind=sweep,sweep_size=4,max_concurrency=8" in joined
