@@ -43,7 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
     print(f"ready: {deployment.name} at {deployment.endpoint}")
     print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
-          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 12 + 30?\"}}]}}'")
+          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
     return 0
 
 
@@ -68,7 +68,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from .platform import get_platform
 
+    from .registry import stop_registry
+
     removed = get_platform(args.platform).undeploy_all()
+    if stop_registry():
+        removed.append("registry")
     print(f"stopped: {', '.join(removed)}" if removed else "nothing was running")
     return 0
 
@@ -101,6 +105,20 @@ def cmd_make_labs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render_manifests(args: argparse.Namespace) -> int:
+    from .kserve import stale_manifests, write_manifests
+    from .settings import get_settings
+
+    root = get_settings().root / "manifests"
+    if args.check:
+        stale = stale_manifests(root)
+        print(f"manifests/ is out of date: {', '.join(stale)}" if stale else "manifests/ is up to date")
+        return 1 if stale else 0
+    for path in write_manifests(root):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     make = sub.add_parser("make-labs", help="generate labs/ from solutions/")
     make.add_argument("--check", action="store_true", help="only report whether labs/ is stale")
     make.set_defaults(func=cmd_make_labs)
+    render = sub.add_parser("render-manifests", help="write manifests/ (KServe objects, validated)")
+    render.add_argument("--check", action="store_true", help="only report whether manifests/ is stale")
+    render.set_defaults(func=cmd_render_manifests)
     for p in (up, status, run, sub.choices["down"]):
         p.add_argument("--platform", default=None, help="local (default: PLATFORM or local)")
     return parser

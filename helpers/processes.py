@@ -6,9 +6,11 @@ its PID *and* its start time, so a recycled PID is never signalled.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -49,11 +51,20 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+_handed_out: set[int] = set()  # ports given to servers that may not listen yet
+_handed_out_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now, chosen by the kernel."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on right now, chosen by the kernel, never handed out twice."""
+    with _handed_out_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def claim_port(port: int | None, host: str = "127.0.0.1") -> int:
@@ -177,6 +188,27 @@ def tree_cpu_percent(handle: ProcessHandle, interval_s: float = 1.0) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+_ERROR_LINE = re.compile(r"\b[A-Z]\w*(Error|Exception): ")
+
+
+def root_cause(log_path: Path) -> str | None:
+    """The first error a log reports (later lines are usually its consequences)."""
+    if not log_path.is_file():
+        return None
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            if " WARNING " not in line and _ERROR_LINE.search(line):
+                return line.strip()
+    return None
+
+
+def describe_log(log_path: Path, lines: int = 30) -> str:
+    """The root cause (when one is found) and the tail of a server log, for error messages."""
+    cause = root_cause(log_path)
+    head = f"First error: {cause}\n" if cause else ""
+    return f"{head}Last lines of {log_path}:\n{log_tail(log_path, lines)}"
 
 
 def log_tail(log_path: Path, lines: int = 30) -> str:

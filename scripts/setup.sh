@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=()  # Debian packages the local platform needs (none yet for labs 0-1)
+APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static)  # the local OCI registry and ModelCar tools
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

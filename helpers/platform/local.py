@@ -60,6 +60,32 @@ def _is_ready(endpoint: str, name: str) -> bool:
         return False
 
 
+OCI_PREFIX = "oci://"
+
+
+def _fetch_modelcar(uri: str, name: str) -> tuple[Path, str]:
+    """Pull a ModelCar (``oci://host:port/repo:tag``), verify and unpack it: KServe's storage step.
+
+    Credentials come from the workshop's own registry when the URI points at it.
+    """
+    from .. import modelcar, registry
+
+    reference = uri.removeprefix(OCI_PREFIX)
+    local = registry.running_registry()
+    authfile = registry.auth_file(local) if local and reference.startswith(local.address + "/") else None
+    dest = get_settings().models_dir / "oci" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return modelcar.pull_and_unpack(reference, dest, authfile)
+
+
+def _engine_failed(endpoint: str) -> bool:
+    """vLLM's API server can outlive its engine; /health then answers 503."""
+    try:
+        return requests.get(endpoint.removesuffix("/v1") + "/health", timeout=5).status_code == 503
+    except requests.RequestException:
+        return False
+
+
 class LocalPlatform(Platform):
     """Model servers as processes on this machine."""
 
@@ -87,7 +113,7 @@ class LocalPlatform(Platform):
 
     def _to_deployment(self, record: dict) -> Deployment:
         alive = self._handle(record).is_alive()
-        details = {k: record[k] for k in ("pid", "port", "log", "dtype", "started_at")}
+        details = {k: record.get(k) for k in ("pid", "port", "log", "dtype", "started_at", "model_dir", "digest")}
         return Deployment(record["name"], record["model"], record["endpoint"], "ready" if alive else "dead", details)
 
     # -- Platform --------------------------------------------------------
@@ -98,19 +124,23 @@ class LocalPlatform(Platform):
         Deploying the same model under the same name again returns the running
         server: each model is served once.
         """
-        model_dir = resolve_model(model)
+        is_oci = str(model).startswith(OCI_PREFIX)
+        source = str(model) if is_oci else str(resolve_model(model))
         existing = self._read(name)
         if existing and self._handle(existing).is_alive():
-            if existing["model"] == str(model_dir):
+            if existing["model"] == source:
                 return self._to_deployment(existing)
             raise PlatformError(
                 f"{name!r} already serves {existing['model']}; undeploy it first "
                 f"(platform.undeploy({name!r})) or choose another name."
             )
+        model_dir, digest = _fetch_modelcar(source, name) if is_oci else (Path(source), None)
         options = ServerOptions(dtype=dtype, max_model_len=max_model_len, port=port)
-        return self._start(model_dir, name, options, timeout_s or self.settings.ready_timeout_s)
+        return self._start(model_dir, name, options, timeout_s or self.settings.ready_timeout_s,
+                           source=source, digest=digest)
 
-    def _start(self, model_dir: Path, name: str, options: ServerOptions, timeout_s: float) -> Deployment:
+    def _start(self, model_dir: Path, name: str, options: ServerOptions, timeout_s: float,
+               source: str, digest: str | None) -> Deployment:
         python = self.settings.serving_python
         if not python.is_file():
             raise SetupError(f"the serving venv is missing ({python}); run the set-up first: make setup")
@@ -121,7 +151,8 @@ class LocalPlatform(Platform):
         handle = processes.start(vllm_command(python, model_dir, name, host, port, options), log,
                                  vllm_environment(self.settings.kv_cache_gib))
         record = {
-            "name": name, "model": str(model_dir), "endpoint": f"http://{host}:{port}/v1",
+            "name": name, "model": source, "model_dir": str(model_dir), "digest": digest,
+            "endpoint": f"http://{host}:{port}/v1",
             "pid": handle.pid, "create_time": handle.create_time, "port": port, "log": str(log),
             "dtype": options.dtype, "started_at": time.time(),
         }
@@ -139,16 +170,14 @@ class LocalPlatform(Platform):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not handle.is_alive():
-                raise ServerStartError(
-                    f"the vLLM server for {name!r} exited while starting. Last lines of {log}:\n"
-                    f"{processes.log_tail(log)}"
-                )
+                raise ServerStartError(f"the vLLM server for {name!r} exited while starting. "
+                                       f"{processes.describe_log(log)}")
             if _is_ready(endpoint, name):
                 return
             time.sleep(1.0)
         raise ServerStartError(
             f"the vLLM server for {name!r} was not ready after {timeout_s:.0f} s (stopped it). "
-            f"Is the machine busy? Raise MAAS_READY_TIMEOUT_S. Last lines of {log}:\n{processes.log_tail(log)}"
+            f"Is the machine busy? Raise MAAS_READY_TIMEOUT_S. {processes.describe_log(log)}"
         )
 
     def undeploy(self, name: str) -> bool:
@@ -171,11 +200,12 @@ class LocalPlatform(Platform):
             known = ", ".join(d.name for d in self.list()) or "none"
             raise DeploymentNotFoundError(f"no deployment named {name!r} (deployed: {known}). Deploy it first.")
         deployment = self._to_deployment(record)
-        if not deployment.ready:
+        if not deployment.ready or _engine_failed(deployment.endpoint):
+            what = "is no longer running" if not deployment.ready else "has a failed engine (/health answers 503)"
             raise ServerDiedError(
-                f"the vLLM server of {name!r} (PID {record['pid']}) is no longer running. "
-                f"Redeploy it (platform.deploy(...)) or run `python -m helpers up`. "
-                f"Last lines of {record['log']}:\n{processes.log_tail(Path(record['log']))}"
+                f"the vLLM server of {name!r} (PID {record['pid']}) {what}. "
+                f"Undeploy and redeploy it (platform.undeploy, platform.deploy) or run `python -m helpers up`. "
+                f"{processes.describe_log(Path(record['log']))}"
             )
         return deployment
 

@@ -48,7 +48,7 @@ def test_status_reports_a_ready_endpoint_on_loopback(served):
 def test_chat_completion_not_streamed(served):
     deployment, _ = served
     reply = openai_client(deployment).chat.completions.create(
-        model="parasol-tiny", messages=[{"role": "user", "content": "What is 12 + 30?"}], max_tokens=8, temperature=0)
+        model="parasol-tiny", messages=[{"role": "user", "content": "What is 30 + 12?"}], max_tokens=8, temperature=0)
     assert reply.choices[0].message.content.strip()
     assert reply.usage.prompt_tokens > 5 and 0 < reply.usage.completion_tokens <= 8
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens

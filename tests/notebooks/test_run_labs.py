@@ -67,3 +67,11 @@ def test_lab2_quantization_keeps_accuracy_until_it_breaks(summary):
     assert lab2["bf16_vs_w4a16_linear_bytes_ratio"] >= 3.5
     assert lab2["recovery"]["w2a16-rtn"] < 0.95  # the aggressive point loses measurably
     assert lab2["worst_scheme"] == min(lab2["recovery"], key=lab2["recovery"].get)
+
+
+def test_lab4_modelcar_is_reproducible_and_served_by_uri(summary):
+    lab4 = figures(summary, "lab04")
+    assert lab4["rebuild_same_digest"] is True and lab4["pushed_digest_matches"] is True
+    assert lab4["image_digest"].startswith("sha256:") and lab4["image_mb"] > 1
+    assert lab4["answer"] and lab4["deploy_by_uri_seconds"] > 0
+    assert lab4["errors_caught"] == ["image without /models", "unknown tag", "wrong password"]

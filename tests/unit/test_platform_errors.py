@@ -69,6 +69,6 @@ def test_unknown_and_dead_deployments(isolated, tmp_path):
     assert platform.get("gone").ready
     processes.stop(handle)
     assert [d.status for d in platform.list()] == ["dead"]
-    with pytest.raises(ServerDiedError, match="no longer running. Redeploy it"):
+    with pytest.raises(ServerDiedError, match="is no longer running. Undeploy and redeploy it"):
         platform.get("gone")
     assert platform.undeploy("gone") is False and platform.list() == []

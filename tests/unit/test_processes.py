@@ -53,3 +53,15 @@ def test_log_tail(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert processes.log_tail(log, 3) == "line 97\nline 98\nline 99\n"
     assert processes.log_tail(tmp_path / "missing.log") == "(no log written)"
+
+
+def test_the_first_error_of_a_log_is_its_root_cause(tmp_path):
+    log = tmp_path / "vllm.log"
+    log.write_text(
+        "(APIServer) WARNING fd limit errors like `OSError: [Errno 24] Too many open files`\n"
+        "(Worker) ERROR RuntimeError: int8_scaled_mm_with_quant: expect A to be bfloat16 or half.\n"
+        "(APIServer) ERROR vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n"
+    )
+    assert processes.root_cause(log).endswith("RuntimeError: int8_scaled_mm_with_quant: expect A to be bfloat16 or half.")
+    assert processes.describe_log(log).startswith("First error: (Worker) ERROR RuntimeError")
+    assert processes.root_cause(tmp_path / "none.log") is None
