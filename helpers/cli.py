@@ -50,18 +50,24 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .platform import get_platform
 
+    from .registry import running_registry
+
     platform = get_platform(args.platform)
     deployments = platform.list()
+    registry = running_registry()
     if args.json:
         payload = {"platform": platform.kind,
                    "deployments": [{"name": d.name, "model": d.model, "endpoint": d.endpoint,
-                                    "status": d.status, **d.details} for d in deployments]}
+                                    "status": d.status, **d.details} for d in deployments],
+                   "registry": {"address": registry.address, "pid": registry.pid} if registry else None}
         print(json.dumps(payload, indent=2))
         return 0
     if not deployments:
         print(f"nothing deployed on the {platform.kind} platform")
     for d in deployments:
         print(f"{d.name:20} {d.status:6} {d.endpoint}  (PID {d.details.get('pid')}, model {d.model})")
+    if registry:
+        print(f"{'registry':20} ready  {registry.address}  (PID {registry.pid})")
     return 0
 
 

@@ -23,7 +23,7 @@ from .base import Deployment, Platform, ResourceUsage
 class ServerOptions:
     """vLLM flags that work on this CPU (see shared FACTS)."""
 
-    dtype: str = "float32"  # "bfloat16" for W4A16 checkpoints
+    dtype: str = "float32"  # "bfloat16" for quantized checkpoints (W4A16, W8A8) on this CPU
     max_model_len: int = 2048
     port: int | None = None  # None: a free port chosen for you
 
