@@ -7,7 +7,7 @@ setup:            ## venvs, the tiny model (idempotent)
 	bash scripts/setup.sh
 
 workshop: setup up  ## set up, serve the model, open JupyterLab on the labs
-	$(PY) -m jupyter lab --ip 127.0.0.1 --notebook-dir labs
+	$(PY) -m jupyter lab --ip 127.0.0.1 labs/00_origin_story.ipynb
 
 up:               ## serve the default model on the local platform
 	$(PY) -m helpers up
