@@ -1,9 +1,9 @@
 """Quantization with LLM Compressor: one recipe per scheme, compressed-tensors out.
 
     W4A16   GPTQ, 4-bit weights (groups of 128), 16-bit activations   vLLM CPU: bfloat16
-    W8A8    SmoothQuant + GPTQ, int8 weights and activations          vLLM CPU: float32
+    W8A8    SmoothQuant + GPTQ, int8 weights and activations          vLLM CPU: bfloat16 (float32 kills the engine)
     FP8     FP8_DYNAMIC, no calibration data                          L4 GPUs only (not this CPU)
-    W4A16-RTN  plain round-to-nearest, no calibration                 the "cheap" way
+    W4A16-RTN, W3A16-RTN, W2A16-RTN  round-to-nearest, no calibration the "cheap" way
     W2A16   GPTQ, 2-bit weights                                       where accuracy falls off
 
 Embedding and lm_head stay unquantized (``ignore=["lm_head"]``); on a tiny
@@ -13,6 +13,7 @@ layers on their own as well.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def _round_to_nearest(scheme: str) -> Callable[[], list]:
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (
     Scheme("w4a16", "GPTQ 4-bit weights, group 128", _gptq("W4A16"), True, "bfloat16"),
-    Scheme("w8a8", "SmoothQuant + GPTQ int8 weights and activations", _smoothquant_gptq_w8a8, True, "float32"),
+    Scheme("w8a8", "SmoothQuant + GPTQ int8 weights and activations", _smoothquant_gptq_w8a8, True, "bfloat16"),
     Scheme("fp8", "FP8 dynamic (for L4 GPUs)", _round_to_nearest("FP8_DYNAMIC"), False, None),
     Scheme("w4a16-rtn", "4-bit weights, round-to-nearest, no calibration", _round_to_nearest("W4A16"), False, "bfloat16"),
     Scheme("w2a16", "GPTQ 2-bit weights, group 128", _gptq("W2A16"), True, None),
@@ -114,6 +115,10 @@ def _is_linear_tensor(name: str) -> bool:
     return ".layers." in name and "_proj." in name
 
 
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "I64": 8, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1, "U8": 1,
+                "F8_E4M3": 1, "F8_E5M2": 1, "BOOL": 1}
+
+
 def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
     """Bytes of the whole checkpoint and of the Linear layers' weights (with scales)."""
     total = linear = 0
@@ -121,19 +126,9 @@ def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
         with safe_open(str(shard), framework="pt") as f:
             for name in f.keys():
                 tensor = f.get_slice(name)
-                size = _numel(tensor.get_shape()) * _DTYPE_BYTES[tensor.get_dtype()]
+                size = math.prod(tensor.get_shape()) * _DTYPE_BYTES[tensor.get_dtype()]
                 total += size
                 if _is_linear_tensor(name):
                     linear += size
     return {"checkpoint_bytes": total, "linear_weight_bytes": linear}
 
-
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "I64": 8, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1, "U8": 1,
-                "F8_E4M3": 1, "F8_E5M2": 1, "BOOL": 1}
-
-
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
