@@ -14,6 +14,10 @@
     checks       check cells for the labs
     results      each lab's key figures (JSON)
     labgen       labs/ generated from solutions/
+    generated    committed generated files: find stale ones, rewrite them
+    kserve       KServe objects for the cluster, validated offline
+    modelcar     ModelCar OCI images: build, push, pull
+    registry     the local OCI registry with a login
     runlabs      run the notebooks headless (papermill)
     environment  the environment check of Lab 0
     cli          python -m helpers ...

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .errors import WorkshopError
 
@@ -96,19 +97,25 @@ def cmd_run_labs(args: argparse.Namespace) -> int:
     return 0 if summary["passed"] else 1
 
 
+def _check_or_write(folder: str, stale: Callable[[], list[str]], write: Callable[[], list[Path]],
+                    check: bool, command: str) -> int:
+    """`--check`: report stale generated files (exit 1); otherwise regenerate them."""
+    if check:
+        names = stale()
+        if names:
+            print(f"{folder} is out of date: {', '.join(names)}. Run: python -m helpers {command}")
+            return 1
+        print(f"{folder} is up to date")
+        return 0
+    for path in write():
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_make_labs(args: argparse.Namespace) -> int:
     from .labgen import generate_labs, stale_labs
 
-    if args.check:
-        stale = stale_labs()
-        if stale:
-            print(f"labs/ is out of date with solutions/: {', '.join(stale)}. Run: python -m helpers make-labs")
-            return 1
-        print("labs/ is up to date")
-        return 0
-    for path in generate_labs():
-        print(f"wrote {path}")
-    return 0
+    return _check_or_write("labs/", stale_labs, generate_labs, args.check, "make-labs")
 
 
 def cmd_render_manifests(args: argparse.Namespace) -> int:
@@ -116,13 +123,8 @@ def cmd_render_manifests(args: argparse.Namespace) -> int:
     from .settings import get_settings
 
     root = get_settings().root / "manifests"
-    if args.check:
-        stale = stale_manifests(root)
-        print(f"manifests/ is out of date: {', '.join(stale)}" if stale else "manifests/ is up to date")
-        return 1 if stale else 0
-    for path in write_manifests(root):
-        print(f"wrote {path}")
-    return 0
+    return _check_or_write("manifests/", lambda: stale_manifests(root), lambda: write_manifests(root),
+                           args.check, "render-manifests")
 
 
 def build_parser() -> argparse.ArgumentParser:

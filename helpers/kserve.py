@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from .errors import WorkshopError
+from .generated import stale_files, write_files
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 VLLM_IMAGE = "docker.io/vllm/vllm-openai:latest"  # on OpenShift AI: the image of its vLLM runtime template; pin a tag you validated
@@ -162,15 +163,8 @@ def render_manifests(models: tuple[ModelDeployment, ...] = GITOPS_MODELS) -> dic
 
 def stale_manifests(root: Path) -> list[str]:
     """Files of manifests/ that differ from what the helpers render."""
-    return [p for p, text in render_manifests().items()
-            if not (root / p).is_file() or (root / p).read_text() != text]
+    return stale_files(root, render_manifests())
 
 
 def write_manifests(root: Path) -> list[Path]:
-    written = []
-    for path, text in render_manifests().items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written.append(target)
-    return written
+    return write_files(root, render_manifests())

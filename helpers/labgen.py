@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 
+from .generated import stale_files, write_files
 from .settings import get_settings
 
 EXERCISE_TAG = "exercise"
@@ -66,29 +67,29 @@ def solution_paths() -> list[Path]:
     return sorted((get_settings().root / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
 
+def expected_labs() -> dict[str, str]:
+    """Every lab notebook's text, by file name, as the solutions generate it."""
+    return {path.name: render(path) for path in solution_paths()}
+
+
+def _labs_dir() -> Path:
+    return get_settings().root / "labs"
+
+
+def _orphans(expected: dict[str, str]) -> list[Path]:
+    """Lab notebooks whose solution is gone."""
+    return sorted(p for p in _labs_dir().glob("*.ipynb") if p.name not in expected)
+
+
 def stale_labs() -> list[str]:
-    """Lab notebooks that differ from what the solutions generate (or are missing)."""
-    labs_dir = get_settings().root / "labs"
-    stale = []
-    for path in solution_paths():
-        target = labs_dir / path.name
-        if not target.is_file() or target.read_text() != render(path):
-            stale.append(target.name)
-    expected = {p.name for p in solution_paths()}
-    stale += sorted(p.name for p in labs_dir.glob("*.ipynb") if p.name not in expected)
-    return stale
+    """Lab notebooks that differ from what the solutions generate, are missing, or have no solution."""
+    expected = expected_labs()
+    return stale_files(_labs_dir(), expected) + [p.name for p in _orphans(expected)]
 
 
 def generate_labs() -> list[Path]:
-    """Write labs/ from solutions/; returns the files written."""
-    labs_dir = get_settings().root / "labs"
-    labs_dir.mkdir(exist_ok=True)
-    written = []
-    for path in solution_paths():
-        target = labs_dir / path.name
-        target.write_text(render(path))
-        written.append(target)
-    for orphan in labs_dir.glob("*.ipynb"):
-        if orphan not in written:
-            orphan.unlink()
-    return written
+    """Write labs/ from solutions/ (and remove labs without a solution); returns the files written."""
+    expected = expected_labs()
+    for orphan in _orphans(expected):
+        orphan.unlink()
+    return write_files(_labs_dir(), expected)
