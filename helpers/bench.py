@@ -49,12 +49,16 @@ class BenchConfig:
         return self.sweep_size if self.profile == "sweep" else 1
 
 
-def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: BenchConfig) -> list[str]:
-    """The ``guidellm run`` command line for a sweep against ``target``."""
+def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: BenchConfig,
+                     model: str | None = None, api_key: str | None = None) -> list[str]:
+    """The ``guidellm run`` command line for a sweep against ``target`` (a gateway needs model and key)."""
     guidellm = Path(sys.executable).with_name("guidellm")
+    backend = f"kind=openai_http,target={target}"
+    backend += f",model={model}" if model else ""
+    backend += f",api_key={api_key}" if api_key else ""
     return [
         str(guidellm), "run",
-        "--backend", f"kind=openai_http,target={target}",
+        "--backend", backend,
         "--profile", config.profile_arg(),
         "--constraint", f"kind=max_duration,seconds={config.seconds}",
         "--data", f"kind=synthetic_text,prompt_tokens={config.prompt_tokens},output_tokens={config.output_tokens}",
@@ -68,17 +72,21 @@ def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: 
 
 
 def run_benchmark(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,
-                  config: BenchConfig = BenchConfig()) -> Path:
-    """Run GuideLLM against a deployment; returns the path of benchmarks.json."""
+                  config: BenchConfig = BenchConfig(), via: tuple[str, str] | None = None) -> Path:
+    """Run GuideLLM against a deployment; returns the path of benchmarks.json.
+
+    ``via=(gateway_url, api_key)`` sends the load through the gateway with an application's key.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = deployment.endpoint.removesuffix("/v1")
+    target = (via[0] if via else deployment.endpoint).removesuffix("/v1")
     log = out_dir / "guidellm.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GUIDELLM__LOGGING__DISABLED": "true"}
     budget_s = config.levels * (config.seconds + 40) + 120
     with open(log, "w") as out:
         try:
-            done = subprocess.run(guidellm_command(target, model_dir, out_dir, config), stdout=out,
+            done = subprocess.run(guidellm_command(target, model_dir, out_dir, config, deployment.name if via else None,
+                                                   via[1] if via else None), stdout=out,
                                   stderr=subprocess.STDOUT, env=env, timeout=budget_s)
         except subprocess.TimeoutExpired as error:
             raise BenchmarkError(f"GuideLLM did not finish within {budget_s} s; see {log}") from error

@@ -43,6 +43,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"starting {DEFAULT_DEPLOYMENT} on the {platform.kind} platform (about a minute) ...", flush=True)
     deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
     print(f"ready: {deployment.name} at {deployment.endpoint}")
+    if platform.kind == "local":
+        from .maas import start_gateway
+
+        gateway = start_gateway(platform)
+        print(f"ready: the MaaS gateway at {gateway.url} (models {', '.join(gateway.models)}; keys from Lab 5)")
     print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
           f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
     return 0
@@ -51,16 +56,20 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .platform import get_platform
 
+    from .gateway.postgres import running_postgres
+    from .gateway.proxy import running_gateway
     from .registry import running_registry
 
     platform = get_platform(args.platform)
     deployments = platform.list()
-    registry = running_registry()
+    registry, gateway, database = running_registry(), running_gateway(), running_postgres()
     if args.json:
         payload = {"platform": platform.kind,
                    "deployments": [{"name": d.name, "model": d.model, "endpoint": d.endpoint,
                                     "status": d.status, **d.details} for d in deployments],
-                   "registry": {"address": registry.address, "pid": registry.pid} if registry else None}
+                   "registry": {"address": registry.address, "pid": registry.pid} if registry else None,
+                   "gateway": {"url": gateway.url, "models": gateway.models, "pid": gateway.pid} if gateway else None,
+                   "postgres": {"port": database.port, "pid": database.pid} if database else None}
         print(json.dumps(payload, indent=2))
         return 0
     if not deployments:
@@ -69,15 +78,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{d.name:20} {d.status:6} {d.endpoint}  (PID {d.details.get('pid')}, model {d.model})")
     if registry:
         print(f"{'registry':20} ready  {registry.address}  (PID {registry.pid})")
+    if gateway:
+        print(f"{'gateway':20} ready  {gateway.url}  (PID {gateway.pid}, models {', '.join(gateway.models)})")
+    if database:
+        print(f"{'postgres':20} ready  {database.host}:{database.port}  (PID {database.pid})")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     from .platform import get_platform
 
+    from .maas import stop_gateway
     from .registry import stop_registry
 
-    removed = get_platform(args.platform).undeploy_all()
+    removed = stop_gateway()  # first: it holds connections to the models and the database
+    removed += get_platform(args.platform).undeploy_all()
     if stop_registry():
         removed.append("registry")
     print(f"stopped: {', '.join(removed)}" if removed else "nothing was running")

@@ -132,3 +132,17 @@ def checkpoint_bytes(model_dir: str | Path) -> dict[str, int]:
                     linear += size
     return {"checkpoint_bytes": total, "linear_weight_bytes": linear}
 
+
+
+def quantized_tiny_model(scheme_name: str = "w4a16", samples: int = 64) -> Path:
+    """The workshop model quantized with a scheme: Lab 2's checkpoint, or made now (seconds)."""
+    from .models import ensure_tiny_model, training_examples
+    from .settings import get_settings
+
+    out_dir = get_settings().state_dir / "quantized" / scheme_name
+    if (out_dir / "workshop_quantization.json").is_file():
+        return out_dir
+    examples = training_examples()
+    calibration = [e.text for e in examples[:: len(examples) // samples]][:samples]
+    quantize(ensure_tiny_model(show_progress=False).path, scheme_name, out_dir, calibration)
+    return out_dir

@@ -3,11 +3,13 @@
 # only checks (a few seconds). Builds:
 #   .venv          the workshop venv (requirements.txt)
 #   .venv-serving  the serving venv with vLLM for CPUs (requirements-serving.txt)
+#   .venv-gateway  the gateway venv with the LiteLLM proxy (requirements-gateway.txt)
 #   .maas/models/  the workshop's tiny model (cached in ~/.cache/maas-workshop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static)  # the local OCI registry and ModelCar tools
+# the local OCI registry and ModelCar tools; PostgreSQL for the gateway's keys and ledger
+APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static postgresql)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -39,7 +41,9 @@ make_venv() {
   rm -rf "$dir"
   "$PYTHON" -m venv "$dir"
   quiet_pip "$dir/bin/pip" install -q --upgrade pip
-  quiet_pip "$dir/bin/pip" install -q "$(grep -m1 '^torch==' "$req")"  # the CPU build first
+  if grep -q '^torch==' "$req"; then  # the CPU build first
+    quiet_pip "$dir/bin/pip" install -q "$(grep -m1 '^torch==' "$req")"
+  fi
   quiet_pip "$dir/bin/pip" install -q -r "$req"
   if [ $# -gt 0 ]; then
     quiet_pip "$dir/bin/pip" uninstall -q -y "$@"
@@ -53,6 +57,7 @@ install_apt_packages
 # torchvision/torchaudio/torchcodec from PyPI need CUDA and break vLLM's import; triton is unused on CPU.
 make_venv .venv-serving requirements-serving.txt torchvision torchaudio torchcodec triton
 make_venv .venv requirements.txt
+make_venv .venv-gateway requirements-gateway.txt
 root=$(pwd)
 if ! (cd / && "$root/.venv/bin/python" -c 'import helpers.cli') 2>/dev/null; then  # importable from anywhere
   quiet_pip .venv/bin/pip install -q --no-deps -e .

@@ -13,6 +13,10 @@ os.environ.setdefault("PLATFORM", "local")
 def stop_everything_at_the_end():
     """Whatever a test started on the local platform is stopped, even when tests fail."""
     yield
+    from helpers.maas import stop_gateway
     from helpers.platform import LocalPlatform
+    from helpers.registry import stop_registry
 
+    stop_gateway()
     LocalPlatform().undeploy_all()
+    stop_registry()

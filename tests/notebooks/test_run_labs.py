@@ -53,6 +53,15 @@ def test_lab1_records_vllm_against_naive_and_the_sweep(summary):
     assert 0 <= lab1["max_requests_per_s_within_slo"] <= lab1["guidellm_max_requests_per_s"]
 
 
+def test_lab5_gateway_refuses_clearly_and_carries_a_benchmark_with_a_key(summary):
+    lab5 = figures(summary, "lab05")
+    assert lab5["refusal_status"] == {"wrong key": 401, "model not allowed": 403, "revoked key": 401,
+                                      "rate limit (4th request in a minute)": 429, "budget spent": 402}
+    assert lab5["gateway_models"] == ["parasol-tiny", "parasol-tiny-w4a16"]
+    assert lab5["guidellm_through_gateway_requests"] > 0 and lab5["guidellm_through_gateway_errored"] == 0
+    assert lab5["p50_gateway_ms"] > 0 and lab5["p50_direct_ms"] > 0
+
+
 def test_run_labs_rejects_an_unknown_lab(tmp_path):
     run = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--labs", "9", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)

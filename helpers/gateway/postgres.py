@@ -1,0 +1,204 @@
+"""A private PostgreSQL cluster for the gateway's keys and usage ledger.
+
+One cluster per workshop state folder, listening on 127.0.0.1 on a generated
+port, with a generated password (scram-sha-256). The data folder survives
+restarts: stop and start keep every key and every ledger row.
+
+PostgreSQL refuses to run as root. When the workshop runs as root (containers,
+CI), the server runs as the ``postgres`` user and its data lives under
+``/var/tmp/maas-workshop/`` (a folder that user can reach), one per state folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from .. import processes
+from ..errors import PlatformError, SetupError
+from ..settings import get_settings
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SERVICE_USER = "postgres"  # who runs the server when we are root
+DATABASE = "maas"
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running cluster: where it listens and how to log in."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    pid: int
+
+    def dsn(self, database: str = DATABASE) -> str:
+        return f"host={self.host} port={self.port} user={self.user} password={self.password} dbname={database}"
+
+    def __repr__(self) -> str:  # never print the password
+        return f"Postgres(host={self.host!r}, port={self.port}, user={self.user!r}, password='***', pid={self.pid})"
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def cluster_dir() -> Path:
+    """Where the cluster's data, socket and password live."""
+    state = get_settings().state_dir.resolve()
+    if not _as_root():
+        return state / "postgres"
+    digest = hashlib.sha256(str(state).encode()).hexdigest()[:12]
+    return Path("/var/tmp/maas-workshop") / f"postgres-{digest}"
+
+
+def _binary(name: str) -> str:
+    path = PG_BIN / name
+    if path.is_file():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        raise SetupError(f"PostgreSQL's {name} is missing (Debian package postgresql); run: make setup")
+    return found
+
+
+def _as_service_user(command: list[str]) -> list[str]:
+    return ["runuser", "-u", SERVICE_USER, "--", *command] if _as_root() else command
+
+
+def _give_to_service_user(path: Path) -> None:
+    if _as_root():
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
+
+
+def _credentials(folder: Path) -> dict:
+    """The superuser's name and password, generated once per cluster."""
+    path = folder / "credentials.json"  # kept beside the data, so the two never disagree
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _give_to_service_user(folder)
+        path.write_text(json.dumps({"user": "maas", "password": secrets.token_urlsafe(18)}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def _initdb(folder: Path, credentials: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _give_to_service_user(folder)
+    pwfile = folder / "pwfile"
+    pwfile.write_text(credentials["password"] + "\n")
+    pwfile.chmod(0o600)
+    _give_to_service_user(pwfile)
+    run = subprocess.run(
+        _as_service_user([_binary("initdb"), "-D", str(folder / "data"), "-U", credentials["user"],
+                          f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]),
+        capture_output=True, text=True)
+    pwfile.unlink()
+    if run.returncode != 0:
+        raise SetupError(f"initdb failed in {folder}:\n{run.stderr[-2000:]}")
+
+
+def _record_path() -> Path:
+    return get_settings().run_dir / "postgres.json"
+
+
+def running_postgres() -> Postgres | None:
+    """The cluster this workshop started, if it still runs."""
+    path = _record_path()
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if not processes.ProcessHandle(record["pid"], record["create_time"]).is_alive():
+        return None
+    credentials = _credentials(cluster_dir())
+    return Postgres(record["host"], record["port"], credentials["user"], credentials["password"], record["pid"])
+
+
+def start_postgres(port: int | None = None, timeout_s: float = 60.0) -> Postgres:
+    """Start the cluster (or return the running one) and create the database."""
+    existing = running_postgres()
+    if existing:
+        return existing
+    settings = get_settings()
+    folder = cluster_dir()
+    credentials = _credentials(folder)
+    if not (folder / "data" / "PG_VERSION").is_file():
+        _initdb(folder, credentials)
+    port = processes.claim_port(port, settings.host)
+    log = settings.logs_dir / "postgres.log"
+    command = [_binary("postgres"), "-D", str(folder / "data"), "-p", str(port), "-k", str(folder),
+               "-c", f"listen_addresses={settings.host}", "-c", "max_connections=200",
+               "-c", "shared_buffers=128MB", "-c", "fsync=on"]
+    handle = processes.start(_as_service_user(command), log)
+    postgres = Postgres(settings.host, port, credentials["user"], credentials["password"], handle.pid)
+    _record_path().parent.mkdir(parents=True, exist_ok=True)
+    _record_path().write_text(json.dumps({"pid": handle.pid, "create_time": handle.create_time,
+                                          "host": settings.host, "port": port}))
+    _wait_ready(postgres, handle, log, timeout_s)
+    _create_database(postgres, DATABASE)
+    return postgres
+
+
+def _wait_ready(postgres: Postgres, handle: processes.ProcessHandle, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not handle.is_alive():
+            raise PlatformError(f"PostgreSQL exited while starting.\n{processes.describe_log(log)}")
+        try:
+            with psycopg.connect(postgres.dsn("postgres"), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            time.sleep(0.3)
+    stop_postgres()
+    raise PlatformError(f"PostgreSQL did not accept connections within {timeout_s:.0f} s.\n"
+                        f"{processes.describe_log(log)}")
+
+
+def _create_database(postgres: Postgres, name: str) -> None:
+    with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def create_database(name: str) -> str:
+    """Create another database in the running cluster (e.g. for a synthetic ledger); its DSN."""
+    postgres = running_postgres()
+    if postgres is None:
+        raise PlatformError("PostgreSQL is not running; start the platform: python -m helpers up")
+    _create_database(postgres, name)
+    return postgres.dsn(name)
+
+
+def stop_postgres(timeout_s: float = 30.0) -> bool:
+    """Fast shutdown (clients disconnected, data flushed); True when it was running."""
+    path = _record_path()
+    if not path.is_file():
+        return False
+    record = json.loads(path.read_text())
+    handle = processes.ProcessHandle(record["pid"], record["create_time"])
+    was_running = handle.is_alive()
+    if was_running:
+        subprocess.run(_as_service_user([_binary("pg_ctl"), "stop", "-D", str(cluster_dir() / "data"),
+                                         "-m", "fast", "-w", "-t", str(int(timeout_s))]),
+                       capture_output=True, text=True)
+        processes.stop(handle)
+    path.unlink(missing_ok=True)
+    return was_running
+
+
+def dsn() -> str:
+    """The DSN of the gateway's database in the running cluster."""
+    postgres = running_postgres()
+    if postgres is None:
+        raise PlatformError("PostgreSQL is not running; start the platform: python -m helpers up")
+    return postgres.dsn()

@@ -1,0 +1,173 @@
+"""The LiteLLM proxy in front of every deployed model, with the project's plugin.
+
+LiteLLM runs from its own venv (``.venv-gateway``), without a database of its
+own (FACTS: its database features need downloads a disconnected cluster cannot
+make); keys and usage live in our PostgreSQL through ``helpers.gateway.plugin``.
+The config is rewritten from the list of deployments; a changed model list
+restarts the proxy (20-40 s).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import yaml
+
+from .. import processes
+from ..errors import PlatformError, SetupError
+from ..platform.base import Deployment
+from ..settings import get_settings
+from . import postgres
+from .store import DSN_ENV
+
+DEFAULT_PRICE_PER_MILLION_TOKENS = 0.50  # USD; Lab 6 derives it from a GPU's hourly cost
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A running gateway: the one URL every application calls."""
+
+    url: str  # OpenAI-compatible base URL, ending in /v1
+    models: tuple[str, ...]
+    pid: int
+
+
+def gateway_python() -> Path:
+    return get_settings().root / ".venv-gateway" / "bin" / "python"
+
+
+def _folder() -> Path:
+    return get_settings().state_dir / "gateway"
+
+
+def _record_path() -> Path:
+    return get_settings().run_dir / "gateway.json"
+
+
+def admin_key() -> str:
+    """LiteLLM's admin key: generated once, readable only by you, never needed by attendees."""
+    path = _folder() / "master_key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("sk-admin-" + secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def render_config(deployments: list[Deployment], price_per_million_tokens: dict[str, float] | None = None) -> dict:
+    """LiteLLM's config: one route per deployment, priced per token, our auth and ledger."""
+    prices = price_per_million_tokens or {}
+    model_list = []
+    for d in sorted(deployments, key=lambda d: d.name):
+        per_token = prices.get(d.name, DEFAULT_PRICE_PER_MILLION_TOKENS) / 1e6
+        model_list.append({
+            "model_name": d.name,
+            "litellm_params": {"model": f"hosted_vllm/{d.name}", "api_base": d.endpoint, "api_key": "none",
+                               "input_cost_per_token": per_token, "output_cost_per_token": per_token},
+        })
+    return {
+        "model_list": model_list,
+        "litellm_settings": {"callbacks": "helpers.gateway.plugin.ledger", "telemetry": False,
+                             "drop_params": True, "request_timeout": 600},
+        "general_settings": {"custom_auth": "helpers.gateway.plugin.user_api_key_auth",
+                             "custom_auth_run_common_checks": True,
+                             "master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+
+
+def running_gateway() -> Gateway | None:
+    path = _record_path()
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if not processes.ProcessHandle(record["pid"], record["create_time"]).is_alive():
+        return None
+    return Gateway(record["url"], tuple(record["models"]), record["pid"])
+
+
+def start_gateway(deployments: list[Deployment], price_per_million_tokens: dict[str, float] | None = None,
+                  port: int | None = None, timeout_s: float = 180.0) -> Gateway:
+    """Start the gateway for these deployments (or return it if it already serves exactly them)."""
+    if not deployments:
+        raise PlatformError("the gateway needs at least one deployed model; deploy one first")
+    dead = [d.name for d in deployments if not d.ready]
+    if dead:
+        raise PlatformError(f"these deployments are not running: {dead}; redeploy them first")
+    config = render_config(deployments, price_per_million_tokens)
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    existing = running_gateway()
+    if existing and json.loads(_record_path().read_text()).get("config_sha256") == digest:
+        return existing
+    stop_gateway()
+    return _start(config, digest, port or _saved_port(), timeout_s)
+
+
+def _saved_port() -> int | None:
+    """The port the gateway had last time, if still free: applications keep their endpoint."""
+    path = _folder() / "port"
+    if not path.is_file():
+        return None
+    port = int(path.read_text())
+    return port if processes.port_is_free(port, get_settings().host) else None
+
+
+def _start(config: dict, digest: str, port: int | None, timeout_s: float) -> Gateway:
+    python = gateway_python()
+    if not python.is_file():
+        raise SetupError(f"the gateway venv is missing ({python}); run the set-up first: make setup")
+    settings = get_settings()
+    dsn = postgres.start_postgres().dsn()
+    from . import store  # the tables exist before the first request
+
+    store.init_schema(dsn)
+    config_path = _folder() / "litellm.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port = processes.claim_port(port, settings.host)
+    (_folder() / "port").write_text(str(port))
+    log = settings.logs_dir / "gateway.log"
+    url = f"http://{settings.host}:{port}/v1"
+    models = tuple(m["model_name"] for m in config["model_list"])
+    env = {DSN_ENV: dsn, "LITELLM_MASTER_KEY": admin_key(), "MAAS_GATEWAY_URL": url,
+           "MAAS_GATEWAY_MODELS": ",".join(models), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "PYTHONPATH": str(settings.root), "LITELLM_LOG": "ERROR", "NO_DOCS": "True"}
+    command = [str(python.parent / "litellm"), "--config", str(config_path), "--host", settings.host,
+               "--port", str(port), "--num_workers", "1"]
+    handle = processes.start(command, log, env)
+    _record_path().parent.mkdir(parents=True, exist_ok=True)
+    _record_path().write_text(json.dumps({"pid": handle.pid, "create_time": handle.create_time, "port": port,
+                                          "url": url, "models": models, "config_sha256": digest}))
+    _wait_ready(handle, f"http://{settings.host}:{port}", log, timeout_s)
+    return Gateway(url, models, handle.pid)
+
+
+def _wait_ready(handle: processes.ProcessHandle, base: str, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not handle.is_alive():
+            _record_path().unlink(missing_ok=True)
+            raise PlatformError(f"the gateway exited while starting. {processes.describe_log(log)}")
+        try:
+            if requests.get(f"{base}/health/liveliness", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    stop_gateway()
+    raise PlatformError(f"the gateway was not ready after {timeout_s:.0f} s. {processes.describe_log(log)}")
+
+
+def stop_gateway() -> bool:
+    """Stop the proxy; keys and usage stay in PostgreSQL."""
+    path = _record_path()
+    if not path.is_file():
+        return False
+    record = json.loads(path.read_text())
+    stopped = processes.stop(processes.ProcessHandle(record["pid"], record["create_time"]))
+    path.unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,140 @@
+"""Models-as-a-Service for the notebooks: start the gateway, use its portal.
+
+``start_gateway`` puts the gateway (with its PostgreSQL) in front of every model
+deployed on the platform. ``Portal`` is what a developer uses (their portal
+token), ``Admin`` what the platform team uses (the gateway's admin key); both
+talk to the gateway's small HTTP API, as a web portal would.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from .errors import WorkshopError
+from .gateway import postgres, proxy
+from .gateway.proxy import Gateway
+from .platform import get_platform
+from .platform.base import Platform
+
+
+class PortalError(WorkshopError):
+    """The portal refused a request; the message is the portal's own explanation."""
+
+
+def start_gateway(platform: Platform | None = None, price_per_million_tokens: dict[str, float] | None = None) -> Gateway:
+    """The gateway in front of every ready deployment (restarted if the model list changed)."""
+    platform = platform or get_platform()
+    return proxy.start_gateway([d for d in platform.list() if d.ready], price_per_million_tokens)
+
+
+def stop_gateway() -> list[str]:
+    """Stop the gateway and its PostgreSQL; keys and ledger stay on disk."""
+    stopped = ["gateway"] if proxy.stop_gateway() else []
+    return stopped + (["postgres"] if postgres.stop_postgres() else [])
+
+
+def ledger_dsn() -> str:
+    """Where the usage ledger lives (for pandas in Lab 6)."""
+    return postgres.dsn()
+
+
+def _portal_url(gateway: Gateway) -> str:
+    return gateway.url.removesuffix("/v1") + "/portal"
+
+
+@dataclass
+class _Client:
+    base_url: str
+    token: str
+    user: str | None = None  # whose portal login this is (None for the admin)
+
+    def __repr__(self) -> str:  # a token never lands in a notebook output
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = requests.request(method, self.base_url + path, headers={"Authorization": f"Bearer {self.token}"},
+                                    timeout=30, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise PortalError(f"{method} {path} -> {response.status_code}: {detail}")
+        return response.json()
+
+
+class Portal(_Client):
+    """A developer's self-service: applications, keys and usage."""
+
+    def create_application(self, name: str, models: list[str], plan: str = "standard") -> dict:
+        """A new application: its endpoint and key (shown this once: keep it secret)."""
+        return self._call("POST", "/applications", json={"name": name, "models": models, "plan": plan})
+
+    def applications(self) -> list[dict]:
+        return self._call("GET", "/applications")
+
+    def revoke(self, name: str) -> dict:
+        return self._call("DELETE", f"/applications/{name}")
+
+    def usage(self) -> list[dict]:
+        return self._call("GET", "/usage")
+
+
+class Admin(_Client):
+    """The platform team's view: users, plans, top consumers, caps."""
+
+    def register_user(self, name: str, team: str = "unassigned") -> Portal:
+        """Register a user; returns their portal login."""
+        token = self._call("POST", "/admin/users", json={"name": name, "team": team})["portal_token"]
+        return Portal(self.base_url, token, name)
+
+    def top_consumers(self, limit: int = 10) -> list[dict]:
+        return self._call("GET", "/admin/top", params={"limit": limit})
+
+    def cap_user(self, name: str, monthly_tokens: int | None) -> dict:
+        return self._call("PUT", f"/admin/users/{name}/cap", json={"monthly_tokens": monthly_tokens})
+
+    def block_user(self, name: str, blocked: bool = True) -> dict:
+        return self._call("PUT", f"/admin/users/{name}/block", json={"blocked": blocked})
+
+    def set_plan(self, name: str, rpm: int, tpm: int, monthly_budget_usd: float) -> dict:
+        return self._call("PUT", f"/admin/plans/{name}",
+                          json={"rpm": rpm, "tpm": tpm, "monthly_budget_usd": monthly_budget_usd})
+
+
+def admin(gateway: Gateway) -> Admin:
+    """The admin console (uses the gateway's admin key, read from the state folder)."""
+    return Admin(_portal_url(gateway), proxy.admin_key())
+
+
+def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) -> float:
+    import statistics
+    import time
+
+    latencies = []
+    for i in range(requests_count):
+        started = time.perf_counter()
+        client.chat.completions.create(model=model, max_tokens=max_tokens, temperature=0.0,
+                                       messages=[{"role": "user", "content": f"What is {i % 90} + {i % 17}?"}])
+        latencies.append(1000 * (time.perf_counter() - started))
+    return statistics.median(latencies)
+
+
+def latency_overhead(deployment, gateway: Gateway, key: str, requests_count: int = 40,
+                     max_tokens: int = 16) -> dict[str, float]:
+    """p50 latency of the same requests, direct to vLLM and through the gateway, one run, alternating."""
+    import openai
+
+    direct = openai.OpenAI(base_url=deployment.endpoint, api_key="none", max_retries=2)
+    through = openai.OpenAI(base_url=gateway.url, api_key=key, max_retries=2)
+    _p50_latency_ms(direct, deployment.name, 3, max_tokens)  # warm both paths
+    _p50_latency_ms(through, deployment.name, 3, max_tokens)
+    half = requests_count // 2
+    direct_ms = [_p50_latency_ms(direct, deployment.name, half, max_tokens)]
+    gateway_ms = [_p50_latency_ms(through, deployment.name, half, max_tokens)]
+    direct_ms.append(_p50_latency_ms(direct, deployment.name, half, max_tokens))
+    gateway_ms.append(_p50_latency_ms(through, deployment.name, half, max_tokens))
+    p50_direct, p50_gateway = sum(direct_ms) / 2, sum(gateway_ms) / 2
+    return {"p50_direct_ms": p50_direct, "p50_gateway_ms": p50_gateway,
+            "overhead_ms": p50_gateway - p50_direct, "ratio": p50_gateway / p50_direct}
