@@ -6,6 +6,7 @@ solution can never pass unnoticed.
 """
 from __future__ import annotations
 
+import math
 import os
 
 from .errors import CheckFailed
@@ -50,3 +51,24 @@ def check_w4a16_recipe(recipe) -> bool:
     ok = len(gptq) == 1 and str(gptq[0].scheme).upper() == "W4A16" and "lm_head" in (gptq[0].ignore or [])
     return check(ok, "a GPTQ W4A16 recipe that keeps lm_head in full precision",
                  'expected [GPTQModifier(targets="Linear", scheme="W4A16", ignore=["lm_head"])]')
+
+
+def check_replicas_for_peak(replicas, assumptions, peak_factor: float, rate_per_replica: float,
+                            name: str = "replicas") -> bool:
+    """Lab 3: replicas for another peak factor, the rest of the assumptions unchanged."""
+    if not check_done(replicas, name, "Call capacity.replicas_needed(...) with the new peak factor."):
+        return False
+    peak = (assumptions.employees * assumptions.active_share * assumptions.requests_per_active_user_per_hour
+            / 3600 * peak_factor)
+    expected = max(1, math.ceil(round(peak / rate_per_replica, 9)))
+    if replicas == expected:
+        return check(True, f"{replicas} replicas serve a peak of {peak:.1f} requests/s "
+                           f"at {rate_per_replica:.2f} requests/s each", "")
+    if replicas == assumptions.employees:
+        hint = "that is one per employee: divide the peak requests per second by the rate one replica sustains"
+    elif isinstance(replicas, float) and not float(replicas).is_integer():
+        hint = "replicas come whole: round up with math.ceil"
+    else:
+        hint = (f"expected {expected} for a peak of {peak:.1f} requests/s; did you pass peak_factor={peak_factor} "
+                "and requests per HOUR (the function divides by 3600)?")
+    return check(False, "", hint)
