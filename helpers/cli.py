@@ -99,6 +99,23 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reset_gateway(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .gateway.postgres import cluster_dir
+    from .maas import stop_gateway
+    from .settings import get_settings
+
+    if not args.yes:
+        print("this deletes every key, plan and ledger row of the gateway; add --yes to do it", file=sys.stderr)
+        return 2
+    stop_gateway()
+    for folder in (cluster_dir(), get_settings().state_dir / "gateway"):
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"gateway data deleted ({cluster_dir()}); the next `up` starts with an empty ledger")
+    return 0
+
+
 def cmd_run_labs(args: argparse.Namespace) -> int:
     from .runlabs import run_labs
 
@@ -155,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop everything the workshop started").set_defaults(func=cmd_down)
+    reset = sub.add_parser("reset-gateway", help="delete the gateway's keys, plans and ledger (new room)")
+    reset.add_argument("--yes", action="store_true", help="really delete them")
+    reset.set_defaults(func=cmd_reset_gateway)
     run = sub.add_parser("run-labs", help="execute solution notebooks with papermill")
     run.add_argument("--labs", default=None, help="comma-separated lab numbers, e.g. 0,1 (default: all)")
     run.add_argument("--out", required=True, help="folder for executed notebooks and summary.json")

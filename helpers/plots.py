@@ -79,3 +79,47 @@ def quantization_overview(table: pd.DataFrame, save_as: str | Path | None = None
     speed_ax.set(xlabel="output tokens / s (GuideLLM, 16 in flight)", title="Throughput on this CPU")
     speed_ax.invert_yaxis()
     return _save(fig, save_as)
+
+
+def tokens_over_time(table: pd.DataFrame, title: str, save_as: str | Path | None = None) -> Figure:
+    """Tokens per period (rows), stacked by the table's columns (models, teams...)."""
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    millions = table / 1e6
+    ax.stackplot(millions.index, *[millions[c] for c in millions.columns], labels=[str(c) for c in millions.columns],
+                 alpha=0.85)
+    ax.set(ylabel="million tokens", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return _save(fig, save_as)
+
+
+def top_consumers(table: pd.DataFrame, title: str = "Top consumers", save_as: str | Path | None = None) -> Figure:
+    """Tokens of the heaviest users, with their share of all tokens."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    names = [str(index[0] if isinstance(index, tuple) else index) for index in table.index]
+    bars = ax.barh(names[::-1], table["tokens"].to_numpy()[::-1] / 1e6, color="#0066cc")
+    ax.bar_label(bars, labels=[f"{s:.2%}" for s in table["share_of_tokens"].to_numpy()[::-1]], fontsize=8)
+    ax.set(xlabel="million tokens", title=title)
+    return _save(fig, save_as)
+
+
+def concentration(user_tokens: pd.Series, save_as: str | Path | None = None) -> Figure:
+    """Share of all tokens used by the heaviest x% of users: how heavy the tail is."""
+    ordered = user_tokens.sort_values(ascending=False).to_numpy()
+    users = (pd.RangeIndex(1, len(ordered) + 1) / len(ordered)) * 100
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(users, ordered.cumsum() / ordered.sum() * 100)
+    ax.plot([0, 100], [0, 100], linestyle="--", color="grey", label="everyone uses the same")
+    ax.set(xlabel="heaviest users (%)", ylabel="share of all tokens (%)", title="Who uses the tokens")
+    ax.legend()
+    return _save(fig, save_as)
+
+
+def chargeback(table: pd.DataFrame, top: int = 15, save_as: str | Path | None = None) -> Figure:
+    """The month's bill per team (largest first)."""
+    shown = table.head(top)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    bars = ax.barh([str(i) for i in shown.index][::-1], shown["usd"].to_numpy()[::-1], color="#3e8635")
+    ax.bar_label(bars, fmt="$%.0f", fontsize=8)
+    ax.set(xlabel="USD this month", title=f"Chargeback: the {top} largest of {len(table)} teams")
+    return _save(fig, save_as)

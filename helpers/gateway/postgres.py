@@ -202,3 +202,16 @@ def dsn() -> str:
     if postgres is None:
         raise PlatformError("PostgreSQL is not running; start the platform: python -m helpers up")
     return postgres.dsn()
+
+
+def drop_database(name: str) -> bool:
+    """Drop a database of the running cluster (never the gateway's own); True if it existed."""
+    if name in (DATABASE, "postgres"):
+        raise PlatformError(f"refusing to drop {name!r}: the gateway needs it")
+    postgres = running_postgres()
+    if postgres is None:
+        return False
+    with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as conn:
+        existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return existed

@@ -4,6 +4,7 @@ pytest's `solutions` collection."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -53,6 +54,18 @@ def test_lab1_records_vllm_against_naive_and_the_sweep(summary):
     assert 0 <= lab1["max_requests_per_s_within_slo"] <= lab1["guidellm_max_requests_per_s"]
 
 
+def test_lab3_chooses_a_validated_model_and_plans_capacity(summary):
+    lab3 = figures(summary, "lab03")
+    assert lab3["catalog_models"] >= 15 and 0 < lab3["l4_fit_count"] < lab3["catalog_models"]
+    assert lab3["chosen_model"] in lab3["candidates"]
+    assert lab3["chosen_weight_memory_gb"] <= 0.8 * 24 and lab3["chosen_recovery_pct"] >= 99
+    assert lab3["max_requests_per_s_within_slo"] > 0
+    assert lab3["one_gpu_per_employee_gpus"] == 19_000
+    assert 1 <= lab3["gpus_for_19000_employees"] < 19_000
+    assert lab3["gpus_for_19000_employees"] == math.ceil(
+        round(lab3["peak_requests_per_s"] / lab3["max_requests_per_s_within_slo"], 9))
+
+
 def test_lab5_gateway_refuses_clearly_and_carries_a_benchmark_with_a_key(summary):
     lab5 = figures(summary, "lab05")
     assert lab5["refusal_status"] == {"wrong key": 401, "model not allowed": 403, "revoked key": 401,
@@ -60,6 +73,16 @@ def test_lab5_gateway_refuses_clearly_and_carries_a_benchmark_with_a_key(summary
     assert lab5["gateway_models"] == ["parasol-tiny", "parasol-tiny-w4a16"]
     assert lab5["guidellm_through_gateway_requests"] > 0 and lab5["guidellm_through_gateway_errored"] == 0
     assert lab5["p50_gateway_ms"] > 0 and lab5["p50_direct_ms"] > 0
+
+
+def test_lab6_analyses_a_month_of_19000_employees_and_caps_a_user(summary):
+    lab6 = figures(summary, "lab06")
+    assert lab6["live_rows"] > 0 and lab6["cap_refusal_status"] == 402
+    assert lab6["price_per_million_tokens"] == 0.80 / (lab6["measured_tokens_per_s"] * 3600 * 0.5) * 1e6
+    assert lab6["synthetic_rows"] >= 9_000_000
+    assert lab6["analysis_seconds"] > 0 and lab6["analysis_peak_memory_gb"] > 0.5
+    assert 0.05 < lab6["top_1pct_users_token_share"] < 0.5  # heavy-tailed, not absurd
+    assert lab6["top_team_usd"] < lab6["month_total_usd"]
 
 
 def test_run_labs_rejects_an_unknown_lab(tmp_path):

@@ -1,0 +1,172 @@
+"""Usage analysis and chargeback from the gateway's ledger, with pandas.
+
+The same functions analyse the live ledger of Lab 5 and a synthetic month of a
+19,000-employee company: both are DataFrames with the ledger's columns.
+"""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .gateway.store import LEDGER_COLUMNS
+
+CATEGORIES = ("user_name", "team", "application", "model", "status")
+CSV_OPTIONS = "FORMAT csv, HEADER true"
+
+
+def as_ledger_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ledger's columns and compact dtypes (categories for names, UTC timestamps)."""
+    missing = [c for c in LEDGER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"not a ledger: columns {missing} are missing")
+    frame = frame[list(LEDGER_COLUMNS)].copy()
+    for column in CATEGORIES:
+        frame[column] = frame[column].astype("category")
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["prompt_tokens"] = frame["prompt_tokens"].astype("int32")
+    frame["completion_tokens"] = frame["completion_tokens"].astype("int32")
+    frame["latency_ms"] = frame["latency_ms"].astype("float32")
+    frame["tokens"] = frame["prompt_tokens"] + frame["completion_tokens"]
+    return frame
+
+
+def read_ledger(dsn: str, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The ledger (rows since a time, or all) as a DataFrame, streamed with COPY and parsed by pyarrow."""
+    where = "WHERE ts >= %s" if since is not None else ""
+    query = f"COPY (SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger {where}) TO STDOUT ({CSV_OPTIONS})"
+    buffer = io.BytesIO()
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(query, (since,) if since is not None else None) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+    buffer.seek(0)
+    options = pacsv.ConvertOptions(column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in CATEGORIES})
+    table = pacsv.read_csv(buffer, convert_options=options)  # names arrive as categories, never as Python strings
+    del buffer
+    return as_ledger_frame(table.to_pandas())
+
+
+def _csv_bytes(frame: pd.DataFrame, header: bool) -> bytes:
+    """CSV written by pyarrow (C++, several times faster than DataFrame.to_csv)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    plain = pa.schema([pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type)
+                       for f in table.schema])
+    buffer = io.BytesIO()
+    pacsv.write_csv(table.cast(plain), buffer, pacsv.WriteOptions(include_header=header))
+    return buffer.getvalue()
+
+
+def write_ledger(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> int:
+    """Append rows to the ledger table with COPY, a chunk at a time."""
+    columns = list(LEDGER_COLUMNS)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY ledger ({', '.join(columns)}) FROM STDIN ({CSV_OPTIONS})") as copy:
+            for start in range(0, len(frame), chunk_rows):
+                copy.write(_csv_bytes(frame.iloc[start:start + chunk_rows][columns], header=start == 0))
+    return len(frame)
+
+
+def tokens_per_hour(frame: pd.DataFrame, hours: int = 24, by: str | None = None) -> pd.DataFrame:
+    """Tokens in each hour of the last ``hours`` hours of the ledger (optionally split by a column)."""
+    end = frame["ts"].max().ceil("h")
+    recent = frame[frame["ts"] >= end - pd.Timedelta(hours=hours)]
+    return _per_period(recent, "h", by)
+
+
+def tokens_per_day(frame: pd.DataFrame, days: int = 30, by: str | None = None) -> pd.DataFrame:
+    """Tokens per day over the last ``days`` days (optionally split by a column)."""
+    end = frame["ts"].max().ceil("D")
+    recent = frame[frame["ts"] >= end - pd.Timedelta(days=days)]
+    return _per_period(recent, "D", by)
+
+
+def _per_period(frame: pd.DataFrame, period: str, by: str | None) -> pd.DataFrame:
+    keys = [frame["ts"].dt.floor(period).rename("period")]
+    if by:
+        keys.append(frame[by])
+    table = frame.groupby(keys, observed=True)["tokens"].sum()
+    return table.unstack(fill_value=0) if by else table.to_frame()
+
+
+def usage_by(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """Requests, tokens and cost per user, application, model or team (any combination)."""
+    table = frame.groupby(list(keys), observed=True).agg(
+        requests=("tokens", "size"), prompt_tokens=("prompt_tokens", "sum"),
+        completion_tokens=("completion_tokens", "sum"), tokens=("tokens", "sum"), cost_usd=("cost_usd", "sum"))
+    return table.sort_values("tokens", ascending=False)
+
+
+def top_consumers(frame: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The n users with the most tokens, with their share of the total."""
+    table = usage_by(frame, "user_name", "team").head(n)
+    table["share_of_tokens"] = table["tokens"] / frame["tokens"].sum()
+    return table
+
+
+def price_per_million_tokens(gpu_usd_per_hour: float, tokens_per_s: float, utilization: float = 0.5) -> float:
+    """What a million tokens costs when a GPU at that hourly price produces tokens_per_s, busy ``utilization`` of the time."""
+    if gpu_usd_per_hour <= 0 or tokens_per_s <= 0 or not 0 < utilization <= 1:
+        raise ValueError("need a positive GPU price, a positive throughput and a utilization in (0, 1]")
+    return gpu_usd_per_hour / (tokens_per_s * 3600 * utilization) * 1e6
+
+
+def chargeback(frame: pd.DataFrame, usd_per_million_tokens: float, by: str = "team") -> pd.DataFrame:
+    """The bill per team (or user, application...): tokens times the price, sorted by amount."""
+    table = usage_by(frame, by)[["requests", "tokens"]]
+    table["usd"] = table["tokens"] / 1e6 * usd_per_million_tokens
+    table["share"] = table["usd"] / table["usd"].sum()
+    return table.sort_values("usd", ascending=False)
+
+
+def analyse(frame: pd.DataFrame, usd_per_million_tokens: float) -> dict[str, pd.DataFrame | float]:
+    """Every table of Lab 6 from one ledger: time series, breakdowns, top consumers, chargeback."""
+    per_user = usage_by(frame, "user_name")
+    top_share = per_user["tokens"].head(max(1, len(per_user) // 100)).sum() / max(1, per_user["tokens"].sum())
+    return {
+        "per_hour_24h_by_model": tokens_per_hour(frame, 24, by="model"),
+        "per_day_30d_by_model": tokens_per_day(frame, 30, by="model"),
+        "by_team": usage_by(frame, "team"),
+        "by_application_model": usage_by(frame, "application", "model"),
+        "by_status": usage_by(frame, "status"),
+        "top_users": top_consumers(frame, 10),
+        "user_tokens": per_user["tokens"],
+        "chargeback_by_team": chargeback(frame, usd_per_million_tokens, "team"),
+        "rows": float(len(frame)),
+        "users": float(len(per_user)),
+        "top_1pct_users_token_share": float(top_share),
+    }
+
+
+def _read_and_analyse(dsn: str, usd_per_million_tokens: float) -> tuple[dict, dict]:
+    import resource
+    import time
+
+    started = time.perf_counter()
+    frame = read_ledger(dsn)
+    read_s = time.perf_counter() - started
+    tables = analyse(frame, usd_per_million_tokens)
+    stats = {"rows": len(frame), "read_seconds": read_s, "seconds": time.perf_counter() - started,
+             "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
+    return tables, stats
+
+
+def analyse_in_fresh_process(dsn: str, usd_per_million_tokens: float) -> tuple[dict, dict]:
+    """Read and analyse a whole ledger in a new process: its time and peak memory are the analysis' own."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_read_and_analyse, dsn, usd_per_million_tokens).result()
+
+
+def cap_savings(user_tokens: pd.Series, cap: float) -> dict[str, float]:
+    """What a monthly per-user token cap would have changed: users capped, tokens not served."""
+    over = user_tokens[user_tokens > cap]
+    return {"cap_tokens": float(cap), "users_capped": float(len(over)),
+            "share_of_users": len(over) / max(1, len(user_tokens)),
+            "tokens_not_served": float((over - cap).sum()),
+            "share_of_tokens": float((over - cap).sum() / max(1, user_tokens.sum()))}
