@@ -43,13 +43,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"starting {DEFAULT_DEPLOYMENT} on the {platform.kind} platform (about a minute) ...", flush=True)
     deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
     print(f"ready: {deployment.name} at {deployment.endpoint}")
+    print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
+          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
     if platform.kind == "local":
         from .maas import start_gateway
 
         gateway = start_gateway(platform)
         print(f"ready: the MaaS gateway at {gateway.url} (models {', '.join(gateway.models)}; keys from Lab 5)")
-    print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
-          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
     return 0
 
 
