@@ -5,6 +5,7 @@ its PID *and* its start time, so a recycled PID is never signalled.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -105,6 +107,45 @@ def start(command: list[str], log_path: Path, env: dict[str, str] | None = None)
             start_new_session=True,  # its own group: we can stop it with its children
         )
     return ProcessHandle(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
+
+
+def wait_until(handle: ProcessHandle, probe: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> str:
+    """Poll ``probe`` until it answers True: "ready"; "exited" if the process died first; else "timeout"."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not handle.is_alive():
+            return "exited"
+        if probe():
+            return "ready"
+        time.sleep(interval_s)
+    return "timeout"
+
+
+def handle_of(record: dict) -> ProcessHandle:
+    return ProcessHandle(record["pid"], record["create_time"])
+
+
+def write_record(path: Path, handle: ProcessHandle, **fields) -> None:
+    """Record a server we started (its PID, start time and what clients need) for other processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": handle.pid, "create_time": handle.create_time, **fields}))
+
+
+def live_record(path: Path) -> dict | None:
+    """The record of a server we started, if that very process still runs."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if handle_of(record).is_alive() else None
+
+
+def stop_recorded(path: Path) -> bool:
+    """Stop the server a record names, with its process group, and forget it; True if something was stopped."""
+    if not path.is_file():
+        return False
+    stopped = stop(handle_of(json.loads(path.read_text())))
+    path.unlink(missing_ok=True)
+    return stopped
 
 
 def group_members(handle: ProcessHandle) -> list[psutil.Process]:

@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +87,8 @@ def _record_path() -> Path:
 
 def running_registry() -> Registry | None:
     """The registry this workshop started, if it still runs."""
-    path = _record_path()
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    if not processes.ProcessHandle(record["pid"], record["create_time"]).is_alive():
-        return None
-    return Registry(record["address"], _credentials(), record["pid"])
+    record = processes.live_record(_record_path())
+    return Registry(record["address"], _credentials(), record["pid"]) if record else None
 
 
 def start_registry(port: int | None = None, timeout_s: float = 30.0) -> Registry:
@@ -117,31 +111,23 @@ def start_registry(port: int | None = None, timeout_s: float = 30.0) -> Registry
     log = settings.logs_dir / "registry.log"
     handle = processes.start([binary, "serve", str(config)], log, {"OTEL_TRACES_EXPORTER": "none"})
     address = f"{settings.host}:{port}"
-    _record_path().parent.mkdir(parents=True, exist_ok=True)
-    _record_path().write_text(json.dumps({"address": address, "pid": handle.pid, "create_time": handle.create_time}))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not handle.is_alive():
-            break
+    processes.write_record(_record_path(), handle, address=address)
+
+    def asks_for_a_login() -> bool:
         try:
-            if requests.get(f"http://{address}/v2/", timeout=2).status_code == 401:
-                return Registry(address, credentials, handle.pid)
+            return requests.get(f"http://{address}/v2/", timeout=2).status_code == 401
         except requests.RequestException:
-            pass
-        time.sleep(0.2)
+            return False
+
+    if processes.wait_until(handle, asks_for_a_login, timeout_s, interval_s=0.2) == "ready":
+        return Registry(address, credentials, handle.pid)
     stop_registry()
     raise PlatformError(f"the registry did not start on {address}. {processes.describe_log(log)}")
 
 
 def stop_registry() -> bool:
     """Stop the registry this workshop started; its images stay on disk."""
-    path = _record_path()
-    if not path.is_file():
-        return False
-    record = json.loads(path.read_text())
-    stopped = processes.stop(processes.ProcessHandle(record["pid"], record["create_time"]))
-    path.unlink(missing_ok=True)
-    return stopped
+    return processes.stop_recorded(_record_path())
 
 
 def auth_file(registry: Registry) -> Path:

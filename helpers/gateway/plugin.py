@@ -60,19 +60,12 @@ def _refuse(status: int, kind: str, message: str) -> ProxyException:
 
 
 async def _lookup(conn: psycopg.AsyncConnection, key: str) -> dict | None:
-    cur = await conn.execute(
-        "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, u.team, u.blocked, "
-        "u.monthly_token_cap, p.name AS plan, p.rpm, p.tpm, p.monthly_budget_usd "
-        "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = a.plan "
-        "WHERE a.key_hash = %s", (store.hash_key(key),))
+    cur = await conn.execute(store.KEY_LOOKUP_SQL, (store.hash_key(key),))
     return await cur.fetchone()
 
 
 async def _month_usage(conn: psycopg.AsyncConnection, user: str, application: str) -> tuple[float, int]:
-    cur = await conn.execute(
-        "SELECT coalesce(sum(cost_usd) FILTER (WHERE application = %s), 0) AS spend, "
-        "coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens "
-        "FROM ledger WHERE user_name = %s AND ts >= %s", (application, user, store.month_start()))
+    cur = await conn.execute(store.MONTH_USAGE_SQL, (application, user, store.month_start()))
     row = await cur.fetchone()
     return float(row["spend"]), int(row["tokens"])
 
@@ -127,8 +120,7 @@ async def _refused_row(app: dict, model: str, reason: str) -> None:
 
 
 async def _insert(conn: psycopg.AsyncConnection, row: tuple) -> None:
-    placeholders = ", ".join(["%s"] * len(store.LEDGER_COLUMNS))
-    await conn.execute(f"INSERT INTO ledger ({', '.join(store.LEDGER_COLUMNS)}) VALUES ({placeholders})", row)
+    await conn.execute(store.LEDGER_INSERT_SQL, row)
 
 
 def _who(payload: dict) -> tuple[str, str, str]:

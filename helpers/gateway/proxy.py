@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +80,8 @@ def render_config(deployments: list[Deployment], price_per_million_tokens: dict[
 
 
 def running_gateway() -> Gateway | None:
-    path = _record_path()
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    if not processes.ProcessHandle(record["pid"], record["create_time"]).is_alive():
-        return None
-    return Gateway(record["url"], tuple(record["models"]), record["pid"])
+    record = processes.live_record(_record_path())
+    return Gateway(record["url"], tuple(record["models"]), record["pid"]) if record else None
 
 
 def start_gateway(deployments: list[Deployment], price_per_million_tokens: dict[str, float] | None = None,
@@ -100,9 +94,9 @@ def start_gateway(deployments: list[Deployment], price_per_million_tokens: dict[
         raise PlatformError(f"these deployments are not running: {dead}; redeploy them first")
     config = render_config(deployments, price_per_million_tokens)
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-    existing = running_gateway()
-    if existing and json.loads(_record_path().read_text()).get("config_sha256") == digest:
-        return existing
+    record = processes.live_record(_record_path())
+    if record and record.get("config_sha256") == digest:
+        return running_gateway()
     stop_gateway()
     return _start(config, digest, port or _saved_port(), timeout_s)
 
@@ -139,35 +133,28 @@ def _start(config: dict, digest: str, port: int | None, timeout_s: float) -> Gat
     command = [str(python.parent / "litellm"), "--config", str(config_path), "--host", settings.host,
                "--port", str(port), "--num_workers", "1"]
     handle = processes.start(command, log, env)
-    _record_path().parent.mkdir(parents=True, exist_ok=True)
-    _record_path().write_text(json.dumps({"pid": handle.pid, "create_time": handle.create_time, "port": port,
-                                          "url": url, "models": models, "config_sha256": digest}))
+    processes.write_record(_record_path(), handle, port=port, url=url, models=models, config_sha256=digest)
     _wait_ready(handle, f"http://{settings.host}:{port}", log, timeout_s)
     return Gateway(url, models, handle.pid)
 
 
 def _wait_ready(handle: processes.ProcessHandle, base: str, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not handle.is_alive():
-            _record_path().unlink(missing_ok=True)
-            raise PlatformError(f"the gateway exited while starting. {processes.describe_log(log)}")
+    def is_alive() -> bool:
         try:
-            if requests.get(f"{base}/health/liveliness", timeout=2).status_code == 200:
-                return
+            return requests.get(f"{base}/health/liveliness", timeout=2).status_code == 200
         except requests.RequestException:
-            pass
-        time.sleep(0.5)
+            return False
+
+    outcome = processes.wait_until(handle, is_alive, timeout_s)
+    if outcome == "ready":
+        return
+    if outcome == "exited":
+        _record_path().unlink(missing_ok=True)
+        raise PlatformError(f"the gateway exited while starting. {processes.describe_log(log)}")
     stop_gateway()
     raise PlatformError(f"the gateway was not ready after {timeout_s:.0f} s. {processes.describe_log(log)}")
 
 
 def stop_gateway() -> bool:
     """Stop the proxy; keys and usage stay in PostgreSQL."""
-    path = _record_path()
-    if not path.is_file():
-        return False
-    record = json.loads(path.read_text())
-    stopped = processes.stop(processes.ProcessHandle(record["pid"], record["create_time"]))
-    path.unlink(missing_ok=True)
-    return stopped
+    return processes.stop_recorded(_record_path())

@@ -163,8 +163,8 @@ def create_application(dsn: str, user: str, name: str, models: list[str], plan: 
                 "VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
                 (user, name, hash_key(key), key[:len(KEY_PREFIX) + 4], list(models), plan)).fetchone()
         except psycopg.errors.UniqueViolation:
-            raise StoreError(f"{user!r} already has an application named {name!r}; "
-                             "pick another name or revoke the old key first") from None
+            raise StoreError(f"{user!r} already has an application named {name!r} (revoked ones keep "
+                             "their name); pick another name") from None
     return _application(row, key)
 
 
@@ -189,44 +189,22 @@ def revoke_application(dsn: str, user: str, name: str) -> None:
         raise StoreError(f"{user!r} has no active application named {name!r}")
 
 
-def rename_application(dsn: str, user: str, name: str, new_name: str) -> None:
-    """Free a name, e.g. to create a new key for the same application after a revoke."""
-    with connect(dsn) as conn:
-        conn.execute("UPDATE applications SET name = %s WHERE user_name = %s AND name = %s",
-                     (new_name, user, name))
-
-
-def lookup_key(conn: psycopg.Connection, key: str) -> dict | None:
-    """Everything the gateway needs to admit a request made with this key, or None."""
-    return conn.execute(
-        "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, u.team, u.blocked, "
-        "u.monthly_token_cap, p.name AS plan, p.rpm, p.tpm, p.monthly_budget_usd "
-        "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = a.plan "
-        "WHERE a.key_hash = %s", (hash_key(key),)).fetchone()
-
-
 def month_start(now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_spend(conn: psycopg.Connection, user: str, application: str) -> float:
-    row = conn.execute("SELECT coalesce(sum(cost_usd), 0) AS spend FROM ledger WHERE user_name = %s "
-                       "AND application = %s AND ts >= %s", (user, application, month_start())).fetchone()
-    return float(row["spend"])
-
-
-def month_tokens(conn: psycopg.Connection, user: str) -> int:
-    row = conn.execute("SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens FROM ledger "
-                       "WHERE user_name = %s AND ts >= %s", (user, month_start())).fetchone()
-    return int(row["tokens"])
-
-
-def insert_ledger_rows(conn: psycopg.Connection, rows: list[tuple]) -> None:
-    """Rows in LEDGER_COLUMNS order."""
-    placeholders = ", ".join(["%s"] * len(LEDGER_COLUMNS))
-    with conn.cursor() as cur:
-        cur.executemany(f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS)}) VALUES ({placeholders})", rows)
+# The plugin's queries (it runs them on its own async connections, inside LiteLLM).
+KEY_LOOKUP_SQL = (  # everything needed to admit a request made with a key, by the key's hash
+    "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, u.team, u.blocked, "
+    "u.monthly_token_cap, p.name AS plan, p.rpm, p.tpm, p.monthly_budget_usd "
+    "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = a.plan "
+    "WHERE a.key_hash = %s")
+MONTH_USAGE_SQL = (  # params: application, user, month start -> the application's spend, the user's tokens
+    "SELECT coalesce(sum(cost_usd) FILTER (WHERE application = %s), 0) AS spend, "
+    "coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens FROM ledger WHERE user_name = %s AND ts >= %s")
+LEDGER_INSERT_SQL = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS)}) "
+                     f"VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))})")
 
 
 # --- admin -----------------------------------------------------------------------------
@@ -237,14 +215,6 @@ def set_plan(dsn: str, name: str, rpm: int, tpm: int, monthly_budget_usd: float)
         conn.execute("INSERT INTO plans VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
                      "rpm = EXCLUDED.rpm, tpm = EXCLUDED.tpm, monthly_budget_usd = EXCLUDED.monthly_budget_usd",
                      (name, rpm, tpm, monthly_budget_usd))
-
-
-def move_application(dsn: str, user: str, name: str, plan: str) -> None:
-    """Put an application on another plan."""
-    with connect(dsn) as conn:
-        if plan not in _plan_names(conn):
-            raise StoreError(f"unknown plan {plan!r}; plans: {_plan_names(conn)}")
-        conn.execute("UPDATE applications SET plan = %s WHERE user_name = %s AND name = %s", (plan, user, name))
 
 
 def cap_user(dsn: str, user: str, monthly_tokens: int | None) -> None:

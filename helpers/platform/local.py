@@ -167,14 +167,12 @@ class LocalPlatform(Platform):
 
     @staticmethod
     def _wait_ready(handle: processes.ProcessHandle, endpoint: str, name: str, log: Path, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not handle.is_alive():
-                raise ServerStartError(f"the vLLM server for {name!r} exited while starting. "
-                                       f"{processes.describe_log(log)}")
-            if _is_ready(endpoint, name):
-                return
-            time.sleep(1.0)
+        outcome = processes.wait_until(handle, lambda: _is_ready(endpoint, name), timeout_s, interval_s=1.0)
+        if outcome == "ready":
+            return
+        if outcome == "exited":
+            raise ServerStartError(f"the vLLM server for {name!r} exited while starting. "
+                                   f"{processes.describe_log(log)}")
         raise ServerStartError(
             f"the vLLM server for {name!r} was not ready after {timeout_s:.0f} s (stopped it). "
             f"Is the machine busy? Raise MAAS_READY_TIMEOUT_S. {processes.describe_log(log)}"

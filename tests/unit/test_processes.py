@@ -65,3 +65,19 @@ def test_the_first_error_of_a_log_is_its_root_cause(tmp_path):
     assert processes.root_cause(log).endswith("RuntimeError: int8_scaled_mm_with_quant: expect A to be bfloat16 or half.")
     assert processes.describe_log(log).startswith("First error: (Worker) ERROR RuntimeError")
     assert processes.root_cause(tmp_path / "none.log") is None
+
+
+def test_a_record_finds_its_live_server_and_stop_recorded_forgets_it(tmp_path):
+    record = tmp_path / "run" / "server.json"
+    handle = processes.start([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "s.log")
+    try:
+        processes.write_record(record, handle, port=1234)
+        assert processes.live_record(record) == {"pid": handle.pid, "create_time": handle.create_time, "port": 1234}
+        assert processes.wait_until(handle, lambda: True, timeout_s=5) == "ready"
+        assert processes.wait_until(handle, lambda: False, timeout_s=0.3, interval_s=0.1) == "timeout"
+        assert processes.stop_recorded(record) is True
+        assert not record.exists() and processes.live_record(record) is None
+        assert processes.wait_until(handle, lambda: True, timeout_s=1) == "exited"
+        assert processes.stop_recorded(record) is False
+    finally:
+        processes.stop(handle)
