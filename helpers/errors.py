@@ -7,7 +7,16 @@
     │   ├── PortInUseError    the port is taken by another process
     │   ├── ServerStartError  a model server died or never became ready
     │   ├── ServerDiedError   a model server that was ready is gone
-    │   └── DeploymentNotFoundError
+    │   ├── DeploymentNotFoundError
+    │   └── ClusterError      the Kubernetes platform could not do it
+    │       ├── ClusterConfigError         no kubeconfig / in-cluster config
+    │       ├── ClusterForbiddenError      RBAC refused a verb on a resource
+    │       ├── QuotaExceededError         the namespace's ResourceQuota refused it
+    │       ├── ClusterAPIMissingError     KServe (or OpenShift AI) CRDs are not installed
+    │       ├── ServingRuntimeMissingError the ServingRuntime a model needs is absent
+    │       ├── HardwareProfileMissingError the hardware profile does not exist
+    │       ├── GpuUnavailableError        predictor pods pending: no free GPU
+    │       └── ImagePullError             the ModelCar (or runtime) image cannot be pulled
     ├── BenchmarkError        GuideLLM failed or wrote no results
     └── CheckFailed           a lab's check cell found a wrong result
 """
@@ -52,3 +61,39 @@ class BenchmarkError(WorkshopError):
 
 class CheckFailed(WorkshopError):
     """A lab check cell found that a step did not produce the right result."""
+
+
+class ClusterError(PlatformError):
+    """The Kubernetes platform could not carry out the request."""
+
+
+class ClusterConfigError(ClusterError):
+    """No kubeconfig (or in-cluster service account) to reach a cluster."""
+
+
+class ClusterForbiddenError(ClusterError):
+    """The API server refused a verb on a resource (RBAC)."""
+
+
+class QuotaExceededError(ClusterError):
+    """The namespace's ResourceQuota (GPUs, InferenceServices) refused a new object."""
+
+
+class ClusterAPIMissingError(ClusterError):
+    """A CustomResourceDefinition the workshop needs is not installed."""
+
+
+class ServingRuntimeMissingError(ClusterError):
+    """The ServingRuntime an InferenceService names does not exist in its namespace."""
+
+
+class HardwareProfileMissingError(ClusterError):
+    """The hardware profile an InferenceService names does not exist."""
+
+
+class GpuUnavailableError(ClusterError):
+    """Predictor pods stay pending: no node has a free GPU (or the quota is spent)."""
+
+
+class ImagePullError(ClusterError):
+    """An image (the ModelCar or the runtime) cannot be pulled: not found or unauthorized."""

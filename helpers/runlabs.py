@@ -60,8 +60,23 @@ def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 
     return LabRun(lab, notebook.name, "failed" if error else "passed", seconds, results.read_figures(lab), error)
 
 
+def check_platform(platform: str) -> None:
+    """Before anything runs: the platform exists and, on a cluster, can be reached with KServe installed.
+
+    Raises (and so nothing is half-done) when there is no kubeconfig, no KServe, no runtime.
+    """
+    from .platform import Platform
+
+    chosen = Platform.create(platform)
+    preflight = getattr(chosen, "preflight", None)
+    if preflight:
+        preflight()
+
+
 def run_labs(labs: list[int] | None, platform: str, out_dir: Path) -> dict:
     """Run the chosen labs in order; write and return ``out_dir/summary.json``."""
+    check_platform(platform)
+    select_notebooks(labs)  # unknown lab numbers fail before anything is written
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ["MAAS_RESULTS_DIR"] = str(out_dir / "results")

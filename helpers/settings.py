@@ -29,6 +29,17 @@ class Settings:
     host: str  # servers listen here, never on a public interface
     ready_timeout_s: float  # how long a model server may take to become ready
     kv_cache_gib: int  # VLLM_CPU_KVCACHE_SPACE for each local server
+    # The cluster platforms (kubernetes, openshift); unused by the local one.
+    namespace: str = "maas-models"  # where deployments go (an attendee's namespace, or the shared one)
+    kubeconfig: str = ""  # path; empty: $KUBECONFIG, ~/.kube/config, else the in-cluster service account
+    hardware_profile: str = "nvidia-l4"  # OpenShift AI HardwareProfile of the L4 GPU nodes
+    hardware_profile_namespace: str = "redhat-ods-applications"
+    serving_runtime: str = ""  # empty: the platform's default (vllm-runtime; OpenShift AI: vllm-cuda-runtime)
+    owner: str = "platform-team"  # the owner label of everything this session creates (an attendee's name)
+    cluster_timeout_s: float = 900.0  # deploy wait on a cluster: image pull + model load take minutes
+    gpus_per_model: int = 1  # GPUs per replica on a cluster (0 on kind: the CPU image)
+    cluster_registry: str = ""  # where local models are pushed as ModelCars (host[:port]/namespace), e.g. the cluster's
+    cluster_registry_pull: str = ""  # the same registry as the nodes reach it (empty: cluster_registry)
 
     @property
     def models_dir(self) -> Path:
@@ -65,6 +76,16 @@ def get_settings() -> Settings:
         host=_env("HOST", "127.0.0.1"),
         ready_timeout_s=float(_env("READY_TIMEOUT_S", "300")),
         kv_cache_gib=int(_env("KV_CACHE_GIB", "1")),
+        namespace=_env("NAMESPACE", "maas-models"),
+        kubeconfig=_env("KUBECONFIG", ""),
+        hardware_profile=_env("HARDWARE_PROFILE", "nvidia-l4"),
+        hardware_profile_namespace=_env("HARDWARE_PROFILE_NAMESPACE", "redhat-ods-applications"),
+        serving_runtime=_env("SERVING_RUNTIME", ""),
+        owner=_env("OWNER", "platform-team"),
+        cluster_timeout_s=float(_env("CLUSTER_TIMEOUT_S", "900")),
+        gpus_per_model=int(_env("GPUS_PER_MODEL", "1")),
+        cluster_registry=_env("CLUSTER_REGISTRY", ""),
+        cluster_registry_pull=_env("CLUSTER_REGISTRY_PULL", ""),
     )
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from ..settings import get_settings
 from .base import Deployment, Platform, ResourceUsage
+from .kubernetes import KubernetesPlatform, OpenShiftPlatform
 from .local import LocalPlatform
 
-__all__ = ["Deployment", "LocalPlatform", "Platform", "ResourceUsage", "get_platform", "usage_table"]
+__all__ = ["Deployment", "KubernetesPlatform", "LocalPlatform", "OpenShiftPlatform", "Platform", "ResourceUsage",
+           "get_platform", "usage_table"]
 
 
 def get_platform(kind: str | None = None) -> Platform:

@@ -21,7 +21,7 @@ class Deployment:
     name: str  # the served model name clients put in "model"
     model: str  # where the weights came from (a folder, or an oci:// URI)
     endpoint: str  # OpenAI-compatible base URL, ending in /v1
-    status: str  # "ready" or "dead"
+    status: str  # "ready"; else "dead" (local) or "pending" / "failed" (cluster)
     details: dict  # platform specifics (pid, port, log, namespace, ...)
 
     @property

@@ -22,7 +22,7 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_unknown_platform_lists_the_known_ones():
-    with pytest.raises(PlatformError, match="unknown platform 'openshfit'; available: local"):
+    with pytest.raises(PlatformError, match="unknown platform 'openshfit'; available: kubernetes, local, openshift"):
         get_platform("openshfit")
     assert isinstance(Platform.create("local"), LocalPlatform)
 

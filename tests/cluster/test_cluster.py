@@ -1,0 +1,80 @@
+"""Against a real cluster: skipped without a kubeconfig (or in-cluster config).
+
+    MAAS_KUBECONFIG=~/.kube/config PLATFORM=openshift pytest -m cluster tests/cluster
+
+PLATFORM chooses kubernetes or openshift (default kubernetes); MAAS_NAMESPACE the namespace (it needs
+the vLLM ServingRuntime: `kubectl apply -k manifests/` or OpenShift AI's template). On kind set
+MAAS_GPUS_PER_MODEL=0: the tiny model from kind's registry on the CPU image.
+None of these tests has run yet: no apiserver could run where they were written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from helpers.cluster import client as kube
+from helpers.settings import get_settings
+
+_REASON = kube.no_cluster_reason(get_settings().kubeconfig)
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_REASON is not None, reason=f"no cluster: {_REASON}")]
+
+KIND = os.environ.get("PLATFORM") if os.environ.get("PLATFORM") in ("kubernetes", "openshift") else "kubernetes"
+
+
+@pytest.fixture(scope="module")
+def platform():
+    from helpers.platform import Platform
+
+    chosen = Platform.create(KIND)
+    chosen.preflight()
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def model() -> str:
+    return "parasol-tiny" if get_settings().gpus_per_model == 0 else "granite-3-1-2b-instruct"
+
+
+def test_server_side_dry_run_accepts_every_overlay(tmp_path):
+    """The API server (and its admission webhooks) accept what the offline checks accepted."""
+    from helpers.cluster import manifests, validate
+
+    overlay = "overlays/openshift" if KIND == "openshift" else ("overlays/kind" if get_settings().gpus_per_model == 0
+                                                                else ".")
+    copy = tmp_path / "manifests"
+    shutil.copytree(get_settings().root / "manifests", copy, ignore=shutil.ignore_patterns("secrets.env"))
+    manifests.write_secrets_env(copy)
+    result = subprocess.run([str(validate.kubectl()), "apply", "--dry-run=server", "-k", str(copy / overlay)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_deploy_answer_list_usage_undeploy(platform, model):
+    name = "maas-cluster-test"
+    try:
+        deployment = platform.deploy(model, name, max_model_len=2048)
+        assert deployment.ready
+        assert name in [d.name for d in platform.list()]
+        if kube.in_cluster():
+            reply = requests.get(f"{deployment.endpoint}/models", timeout=30)
+            assert reply.json()["data"][0]["id"] == name
+        usage = platform.usage(name)
+        assert usage.memory_bytes > 0
+    finally:
+        platform.undeploy(name)
+    assert name not in [d.name for d in platform.list()]
+
+
+def test_run_labs_on_the_cluster_writes_the_summary(tmp_path):
+    out = tmp_path / "labs"
+    result = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--platform", KIND, "--labs", "0",
+                             "--out", str(out)], capture_output=True, text=True, timeout=3600,
+                            cwd=get_settings().root)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["platform"] == KIND and summary["passed"], result.stdout[-3000:]
