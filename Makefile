@@ -6,8 +6,8 @@ PY := .venv/bin/python
 setup:            ## venvs, the tiny model (idempotent)
 	bash scripts/setup.sh
 
-workshop: setup up  ## set up, serve the model, open JupyterLab on the labs
-	$(PY) -m jupyter lab --ip 127.0.0.1 labs/00_origin_story.ipynb
+workshop: setup    ## set up, serve the model and the gateway, open JupyterLab on Lab 0 (as root too)
+	$(PY) -m helpers workshop
 
 up:               ## serve the default model on the local platform
 	$(PY) -m helpers up

@@ -1,6 +1,7 @@
 """Helpers for the Models-as-a-Service workshop: one module per concern.
 
     settings     one settings object (paths, platform, timeouts)
+    cpu          what this CPU can do: its class (AVX2 / AVX-512), vLLM's kernels for it, MAAS_CPU_ISA
     errors       the exception hierarchy; messages say what to do next
     models       the workshop's tiny model: task data, recipe, training, cache
     platform     where models run: LocalPlatform (vLLM processes), more to come
@@ -30,3 +31,7 @@
 """
 
 __version__ = "0.1.0"
+
+from . import cpu as _cpu
+
+_cpu.apply_to_this_process()  # MAAS_CPU_ISA=avx2: this process and its children take the AVX2 kernels

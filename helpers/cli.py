@@ -53,18 +53,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workshop(args: argparse.Namespace) -> int:
+    from .workshop import run_workshop
+
+    return run_workshop(lambda: cmd_up(args))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .platform import get_platform
 
     from .gateway.postgres import running_postgres
     from .gateway.proxy import running_gateway
     from .registry import running_registry
+    from .environment import cpu_report
 
     platform = get_platform(args.platform)
     deployments = platform.list()
     registry, gateway, database = running_registry(), running_gateway(), running_postgres()
+    cpu = cpu_report()
     if args.json:
-        payload = {"platform": platform.kind,
+        payload = {"platform": platform.kind, "cpu": cpu,
                    "deployments": [{"name": d.name, "model": d.model, "endpoint": d.endpoint,
                                     "status": d.status, **d.details} for d in deployments],
                    "registry": {"address": registry.address, "pid": registry.pid} if registry else None,
@@ -72,6 +80,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                    "postgres": {"port": database.port, "pid": database.pid} if database else None}
         print(json.dumps(payload, indent=2))
         return 0
+    print(f"{'cpu':20} {cpu['cpu']}; {cpu['vLLM serves on this CPU']}")
     if not deployments:
         print(f"nothing deployed on the {platform.kind} platform")
     for d in deployments:
@@ -159,6 +168,28 @@ def cmd_render_manifests(args: argparse.Namespace) -> int:
                            args.check, "render-manifests")
 
 
+def cmd_cluster_secrets(args: argparse.Namespace) -> int:
+    from .cluster.manifests import load_model_list, write_secrets_env
+    from .settings import get_settings
+
+    root = get_settings().root / "manifests"
+    path = write_secrets_env(root, load_model_list().namespace, overwrite=args.rotate)
+    print(f"credentials in {path} (mode 600, gitignored); kustomize turns them into the Secret")
+    return 0
+
+
+def cmd_check_manifests(args: argparse.Namespace) -> int:
+    from .cluster.validate import check_manifests
+    from .settings import get_settings
+
+    results = check_manifests(get_settings().root / "manifests")
+    for overlay, problems in results.items():
+        print(f"{overlay:20} {'ok' if not problems else f'{len(problems)} problem(s)'}")
+        for problem in problems:
+            print(f"  - {problem}")
+    return 1 if any(results.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="serve the default model")
     up.add_argument("--port", type=int, default=None, help="port for the model server (default: a free one)")
     up.set_defaults(func=cmd_up)
+    workshop = sub.add_parser("workshop", help="up, then JupyterLab on Lab 0 (make workshop)")
+    workshop.set_defaults(func=cmd_workshop, port=None, platform=None)
     status = sub.add_parser("status", help="what runs, with endpoints")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
@@ -185,8 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render-manifests", help="write manifests/ (KServe objects, validated)")
     render.add_argument("--check", action="store_true", help="only report whether manifests/ is stale")
     render.set_defaults(func=cmd_render_manifests)
+    check = sub.add_parser("check-manifests", help="render every overlay and validate it offline (no cluster)")
+    check.set_defaults(func=cmd_check_manifests)
+    secrets_cmd = sub.add_parser("cluster-secrets", help="generate manifests/base/gateway/secrets.env (never committed)")
+    secrets_cmd.add_argument("--rotate", action="store_true", help="replace existing credentials")
+    secrets_cmd.set_defaults(func=cmd_cluster_secrets)
     for p in (up, status, run, sub.choices["down"]):
-        p.add_argument("--platform", default=None, help="local (default: PLATFORM or local)")
+        p.add_argument("--platform", default=None, help="local, kubernetes or openshift (default: PLATFORM or local)")
     return parser
 
 

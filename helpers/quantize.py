@@ -30,7 +30,8 @@ class Scheme:
     description: str
     build_recipe: Callable[[], list]
     calibrated: bool  # needs calibration data
-    cpu_dtype: str | None  # dtype vLLM serves it with on this CPU; None: not servable here
+    cpu_dtype: str | None  # dtype vLLM for CPUs serves it with; None: not servable on a CPU
+    cpu_kernel: str | None = None  # the kernel family it needs in vLLM's CPU library (helpers.cpu.KERNELS)
 
 
 def _gptq(scheme: str) -> Callable[[], list]:
@@ -58,10 +59,11 @@ def _round_to_nearest(scheme: str) -> Callable[[], list]:
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (
-    Scheme("w4a16", "GPTQ 4-bit weights, group 128", _gptq("W4A16"), True, "bfloat16"),
-    Scheme("w8a8", "SmoothQuant + GPTQ int8 weights and activations", _smoothquant_gptq_w8a8, True, "bfloat16"),
+    Scheme("w4a16", "GPTQ 4-bit weights, group 128", _gptq("W4A16"), True, "bfloat16", "w4a16"),
+    Scheme("w8a8", "SmoothQuant + GPTQ int8 weights and activations", _smoothquant_gptq_w8a8, True, "bfloat16", "w8a8"),
     Scheme("fp8", "FP8 dynamic (for L4 GPUs)", _round_to_nearest("FP8_DYNAMIC"), False, None),
-    Scheme("w4a16-rtn", "4-bit weights, round-to-nearest, no calibration", _round_to_nearest("W4A16"), False, "bfloat16"),
+    Scheme("w4a16-rtn", "4-bit weights, round-to-nearest, no calibration", _round_to_nearest("W4A16"), False,
+           "bfloat16", "w4a16"),
     Scheme("w2a16", "GPTQ 2-bit weights, group 128", _gptq("W2A16"), True, None),
     Scheme("w2a16-rtn", "2-bit weights, round-to-nearest", _round_to_nearest("W2A16"), False, None),
     Scheme("w3a16-rtn", "3-bit weights, round-to-nearest", _round_to_nearest("W3A16"), False, None),
@@ -72,6 +74,27 @@ def get_scheme(name: str) -> Scheme:
     if name not in SCHEMES:
         raise WorkshopError(f"unknown quantization scheme {name!r}; available: {', '.join(SCHEMES)}")
     return SCHEMES[name]
+
+
+def served_here(scheme_name: str) -> bool:
+    """Whether vLLM on this CPU serves the scheme (its dtype is known and its kernel is in this CPU's library)."""
+    from . import cpu
+
+    scheme = get_scheme(scheme_name)
+    return scheme.cpu_dtype is not None and scheme.cpu_kernel is not None and cpu.vllm_has_kernel(scheme.cpu_kernel)
+
+
+def serving_plan(scheme_names: list[str]) -> tuple[list[str], list[str], str]:
+    """Split schemes into (served by vLLM here, evaluated in-process) with a sentence saying why."""
+    from . import cpu
+
+    served = [s for s in scheme_names if served_here(s)]
+    offline = [s for s in scheme_names if s not in served]
+    profile = cpu.detect()
+    note = f"This CPU: {profile.summary()}. vLLM serves here: {', '.join(served) or 'none of them'}."
+    if any(get_scheme(s).cpu_kernel == "w4a16" for s in offline):
+        note += " " + cpu.WHY_NO_4BIT
+    return served, offline, note
 
 
 def calibration_dataset(texts: list[str]):

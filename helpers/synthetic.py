@@ -40,17 +40,33 @@ class CompanyProfile:
         "success": 0.992, "failure": 0.003, "rate_limited": 0.004, "refused:budget_exceeded": 0.001})
 
 
+# The month is pinned (October 2026, Thursday 1 to Friday 30): its size must not move with the day it is made.
+MONTH_END = pd.Timestamp("2026-10-31", tz="UTC")
+
+
 def _day_weights(start: pd.Timestamp, days: int) -> np.ndarray:
     weekdays = (start + pd.to_timedelta(np.arange(days), "D")).dayofweek
     return WEEKDAY_WEIGHTS[weekdays]
 
 
+def _period(days: int, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    end = end.floor("h")
+    return (end - pd.Timedelta(days=days)).floor("D"), end
+
+
+def expected_requests(profile: CompanyProfile = CompanyProfile(), days: int = 30, end: pd.Timestamp = MONTH_END) -> float:
+    """The mean number of requests the profile gives: users x median rate x lognormal mean x weighted days."""
+    start, _ = _period(days, end)
+    lognormal_mean = np.exp(profile.activity_sigma ** 2 / 2)
+    return (profile.employees * profile.adoption * profile.requests_per_user_day_median * lognormal_mean
+            * _day_weights(start, days).sum())
+
+
 def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
-                    end: pd.Timestamp | None = None, seed: int = 7) -> pd.DataFrame:
-    """One ledger row per request over ``days`` days ending at ``end`` (now by default)."""
+                    end: pd.Timestamp = MONTH_END, seed: int = 7) -> pd.DataFrame:
+    """One ledger row per request over ``days`` days ending at ``end`` (the pinned month by default)."""
     rng = np.random.default_rng(seed)
-    end = (end or pd.Timestamp.now(tz="UTC")).floor("h")
-    start = (end - pd.Timedelta(days=days)).floor("D")
+    start, _ = _period(days, end)
 
     users = np.flatnonzero(rng.random(profile.employees) < profile.adoption)
     team_sizes = rng.zipf(1.6, profile.teams).clip(max=50).astype(float)

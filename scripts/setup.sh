@@ -37,10 +37,14 @@ make_venv() {
     echo "$dir is up to date"
     return
   fi
-  say "building $dir from $req (a few minutes the first time)"
-  rm -rf "$dir"
-  "$PYTHON" -m venv "$dir"
-  quiet_pip "$dir/bin/pip" install -q --upgrade pip
+  if [ -x "$dir/bin/python" ]; then  # requirements changed: install the difference (rm -rf DIR rebuilds it whole)
+    say "updating $dir from $req"
+  else
+    say "building $dir from $req (a few minutes the first time)"
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    quiet_pip "$dir/bin/pip" install -q --upgrade pip
+  fi
   if grep -q '^torch==' "$req"; then  # the CPU build first
     quiet_pip "$dir/bin/pip" install -q "$(grep -m1 '^torch==' "$req")"
   fi

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-os.environ["MAAS_STRICT_CHECKS"] = "1"  # check cells raise in tests (and in nbval's kernels)
+os.environ["MAAS_STRICT_CHECKS"] = "1"  # check cells raise in tests (and in the notebooks run-labs executes)
 os.environ.setdefault("PLATFORM", "local")
 
 
@@ -20,3 +20,26 @@ def stop_everything_at_the_end():
     stop_gateway()
     LocalPlatform().undeploy_all()
     stop_registry()
+
+
+_SECONDS: dict[str, float] = {}
+
+
+def _group(nodeid: str) -> str:
+    """unit / integration / notebooks, and each lab on its own."""
+    if "test_lab_runs_and_passes[" in nodeid:
+        return "lab " + nodeid.split("[", 1)[1].rstrip("]")
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def pytest_runtest_logreport(report):
+    _SECONDS[_group(report.nodeid)] = _SECONDS.get(_group(report.nodeid), 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the time went: CI's budget is read from this table."""
+    terminalreporter.section("time by part")
+    for group, seconds in sorted(_SECONDS.items(), key=lambda item: item[0]):
+        terminalreporter.write_line(f"{group:32} {seconds:7.0f} s")
+    terminalreporter.write_line(f"{'total':32} {sum(_SECONDS.values()):7.0f} s")

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from .. import processes
 from ..errors import PlatformError, SetupError
 from ..settings import get_settings
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")  # Debian and Ubuntu: /usr/lib/postgresql/<major>/bin, not on PATH
 SERVICE_USER = "postgres"  # who runs the server when we are root
 DATABASE = "maas"
 
@@ -61,14 +60,30 @@ def cluster_dir() -> Path:
     return Path("/var/tmp/maas-workshop") / f"postgres-{digest}"
 
 
+def find_bin_dir(root: Path = DEBIAN_PG_ROOT, search_path: str | None = None, major: str | None = None) -> Path:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl, postgres).
+
+    Debian 12 (15), Debian 13 (17) and Ubuntu 24.04 (16) keep them in ``root/<major>/bin``;
+    the newest major wins, or ``major`` (the version a cluster was made with) when given.
+    Elsewhere they are on PATH.
+    """
+    versions = sorted((d for d in root.glob("*/bin") if (d / "initdb").is_file() and d.parent.name.isdigit()),
+                      key=lambda d: int(d.parent.name), reverse=True)
+    matching = [d for d in versions if major is None or d.parent.name == major]
+    if matching:
+        return matching[0]
+    on_path = shutil.which("initdb", path=search_path)
+    if on_path:
+        return Path(on_path).parent
+    raise SetupError(f"PostgreSQL's server programs (initdb, pg_ctl) are not in {root}/<version>/bin nor on PATH. "
+                     "Install the Debian/Ubuntu package postgresql (make setup does), or put the folder holding "
+                     "initdb on PATH.")
+
+
 def _binary(name: str) -> str:
-    path = PG_BIN / name
-    if path.is_file():
-        return str(path)
-    found = shutil.which(name)
-    if not found:
-        raise SetupError(f"PostgreSQL's {name} is missing (Debian package postgresql); run: make setup")
-    return found
+    version_file = cluster_dir() / "data" / "PG_VERSION"  # an existing cluster needs its own major version
+    major = version_file.read_text().strip() if version_file.is_file() else None
+    return str(find_bin_dir(major=major) / name)
 
 
 def _as_service_user(command: list[str]) -> list[str]:
@@ -113,11 +128,8 @@ def _record_path() -> Path:
 
 def running_postgres() -> Postgres | None:
     """The cluster this workshop started, if it still runs."""
-    path = _record_path()
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    if not processes.ProcessHandle(record["pid"], record["create_time"]).is_alive():
+    record = processes.live_record(_record_path())
+    if record is None:
         return None
     credentials = _credentials(cluster_dir())
     return Postgres(record["host"], record["port"], credentials["user"], credentials["password"], record["pid"])
@@ -140,24 +152,25 @@ def start_postgres(port: int | None = None, timeout_s: float = 60.0) -> Postgres
                "-c", "shared_buffers=128MB", "-c", "fsync=on"]
     handle = processes.start(_as_service_user(command), log)
     postgres = Postgres(settings.host, port, credentials["user"], credentials["password"], handle.pid)
-    _record_path().parent.mkdir(parents=True, exist_ok=True)
-    _record_path().write_text(json.dumps({"pid": handle.pid, "create_time": handle.create_time,
-                                          "host": settings.host, "port": port}))
+    processes.write_record(_record_path(), handle, host=settings.host, port=port)
     _wait_ready(postgres, handle, log, timeout_s)
     _create_database(postgres, DATABASE)
     return postgres
 
 
 def _wait_ready(postgres: Postgres, handle: processes.ProcessHandle, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not handle.is_alive():
-            raise PlatformError(f"PostgreSQL exited while starting.\n{processes.describe_log(log)}")
+    def accepts_connections() -> bool:
         try:
             with psycopg.connect(postgres.dsn("postgres"), connect_timeout=2):
-                return
+                return True
         except psycopg.OperationalError:
-            time.sleep(0.3)
+            return False
+
+    outcome = processes.wait_until(handle, accepts_connections, timeout_s, interval_s=0.3)
+    if outcome == "ready":
+        return
+    if outcome == "exited":
+        raise PlatformError(f"PostgreSQL exited while starting.\n{processes.describe_log(log)}")
     stop_postgres()
     raise PlatformError(f"PostgreSQL did not accept connections within {timeout_s:.0f} s.\n"
                         f"{processes.describe_log(log)}")
@@ -181,18 +194,12 @@ def create_database(name: str) -> str:
 
 def stop_postgres(timeout_s: float = 30.0) -> bool:
     """Fast shutdown (clients disconnected, data flushed); True when it was running."""
-    path = _record_path()
-    if not path.is_file():
-        return False
-    record = json.loads(path.read_text())
-    handle = processes.ProcessHandle(record["pid"], record["create_time"])
-    was_running = handle.is_alive()
+    was_running = processes.live_record(_record_path()) is not None
     if was_running:
         subprocess.run(_as_service_user([_binary("pg_ctl"), "stop", "-D", str(cluster_dir() / "data"),
                                          "-m", "fast", "-w", "-t", str(int(timeout_s))]),
                        capture_output=True, text=True)
-        processes.stop(handle)
-    path.unlink(missing_ok=True)
+    processes.stop_recorded(_record_path())  # whatever pg_ctl left of the group
     return was_running
 
 

@@ -85,7 +85,7 @@ def _build(recipe: Recipe, digest: str, target: Path, show_progress: bool) -> Mo
     from . import train  # torch and transformers: imported only when training
 
     model, tokenizer, seconds = train.train(recipe, show_progress=show_progress)
-    questions = held_out_examples()
+    questions = held_out_examples(n=None)  # all 488: the 95% interval is about ±2.6 points at 90%
     info = ModelInfo(
         name=MODEL_NAME,
         path=str(target),

@@ -76,10 +76,10 @@ def training_examples() -> list[Example]:
     return arithmetic_examples(held_out=False) + faq_examples()
 
 
-def held_out_examples(n: int = 200, seed: int = 0) -> list[Example]:
-    """A fixed sample of held-out arithmetic questions (never trained on)."""
+def held_out_examples(n: int | None = 200, seed: int = 0) -> list[Example]:
+    """A fixed sample of held-out arithmetic questions (never trained on); ``n=None``: all of them (488)."""
     pool = arithmetic_examples(held_out=True)
-    return random.Random(seed).sample(pool, min(n, len(pool)))
+    return random.Random(seed).sample(pool, len(pool) if n is None else min(n, len(pool)))
 
 
 def normalize_answer(text: str) -> str:
