@@ -161,12 +161,17 @@ def gateway_objects(ns: str, models: tuple[ModelDeployment, ...]) -> list[dict]:
             },
         },
     }
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": _meta("maas-gateway", ns, "gateway"),
-               "spec": {"selector": _component_selector("gateway"),
-                        "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"}]}}
+    service = _service("maas-gateway", ns, "gateway", "http", GATEWAY_PORT)
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("maas-gateway", ns, "gateway"),
                "automountServiceAccountToken": False}
     return [account, deployment, service]
+
+
+def _service(name: str, ns: str, component: str, port_name: str, port: int) -> dict:
+    """A Service in front of one workshop component, on its named container port."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, ns, component),
+            "spec": {"selector": _component_selector(component),
+                     "ports": [{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"}]}}
 
 
 def postgres_objects(ns: str) -> list[dict]:
@@ -199,9 +204,7 @@ def postgres_objects(ns: str) -> list[dict]:
             },
         },
     }
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": _meta("maas-postgres", ns, "postgres"),
-               "spec": {"selector": _component_selector("postgres"),
-                        "ports": [{"name": "postgres", "port": 5432, "targetPort": "postgres", "protocol": "TCP"}]}}
+    service = _service("maas-postgres", ns, "postgres", "postgres", 5432)
     return [claim, deployment, service]
 
 
