@@ -19,10 +19,12 @@
     kserve       KServe objects for the cluster, validated offline
     modelcar     ModelCar OCI images: build, push, pull
     registry     the local OCI registry with a login
+    secretfiles  secret files written private (0600) from the first byte
     catalog      validated models as data: memory, L4 fit, filter and rank
     capacity     from a GuideLLM sweep to the GPUs a whole company needs
     gateway      the MaaS gateway: PostgreSQL, key store and ledger, LiteLLM and its plugin
     maas         the gateway for the notebooks: start it, the portal, the admin console
+    prices       the one price table (catalog/prices.yaml): the gateway's and the chargeback's
     usage        usage analysis and chargeback from the ledger (pandas)
     synthetic    a realistic synthetic month of a 19,000-employee company
     runlabs      run the notebooks headless (papermill)

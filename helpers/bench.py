@@ -1,13 +1,15 @@
 """GuideLLM benchmarks: run a sweep against a deployment, read benchmarks.json.
 
 GuideLLM 0.8 syntax (0.7 renamed everything): ``guidellm run --backend
-kind=openai_http,target=URL --profile kind=sweep,...``. Its benchmarks.json is
+'{"kind": "openai_http", "target": URL}' --profile kind=sweep,...`` (--backend takes
+key=value pairs or JSON). Its benchmarks.json is
 the authoritative result; ``sweep_table`` turns it into one row per load level.
 """
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,10 @@ import pandas as pd
 from .errors import BenchmarkError
 from .platform import Deployment
 from .processes import log_tail
+
+# GuideLLM 0.8 also reads its run arguments from GUIDELLM__<path> variables (BenchmarkScenario is a pydantic
+# BaseSettings): the key goes to the child through its environment, never onto its command line (`ps` shows that).
+API_KEY_ENV = "GUIDELLM__SPEC__BACKEND__API_KEY"
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,15 @@ class BenchConfig:
 
 
 def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: BenchConfig,
-                     model: str | None = None, api_key: str | None = None) -> list[str]:
-    """The ``guidellm run`` command line for a sweep against ``target`` (a gateway needs model and key)."""
+                     model: str | None = None) -> list[str]:
+    """The ``guidellm run`` command line for a sweep against ``target`` (a gateway needs the model named;
+    its key goes in the environment: ``guidellm_env``)."""
     guidellm = Path(sys.executable).with_name("guidellm")
-    backend = f"kind=openai_http,target={target}"
-    backend += f",model={model}" if model else ""
-    backend += f",api_key={api_key}" if api_key else ""
+    spec: dict = {"kind": "openai_http", "target": target}
+    if model:  # through the gateway: the model named, and the backend checked on the model list
+        # (GET /health is not offered to application keys: LiteLLM's /health would call every model)
+        spec.update(model=model, api_routes={"/health": "v1/models"})
+    backend = json.dumps(spec)
     return [
         str(guidellm), "run",
         "--backend", backend,
@@ -71,6 +80,18 @@ def guidellm_command(target: str, model_dir: str | Path, out_dir: Path, config: 
     ]
 
 
+def guidellm_env(api_key: str | None = None) -> dict[str, str]:
+    """GuideLLM's environment: offline, quiet, and the API key (if any) in ``API_KEY_ENV``."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GUIDELLM__LOGGING__DISABLED": "true"}
+    env.pop(API_KEY_ENV, None)
+    return {**env, API_KEY_ENV: api_key} if api_key else env
+
+
+def shown_command(command: list[str], api_key: bool = False) -> str:
+    """The command as attendees see it (in guidellm.log): the key's variable, never the key."""
+    return (f"{API_KEY_ENV}=$YOUR_KEY " if api_key else "") + shlex.join(command)
+
+
 def run_benchmark(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,
                   config: BenchConfig = BenchConfig(), via: tuple[str, str] | None = None) -> Path:
     """Run GuideLLM against a deployment; returns the path of benchmarks.json.
@@ -81,13 +102,14 @@ def run_benchmark(deployment: Deployment, model_dir: str | Path, out_dir: str | 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = (via[0] if via else deployment.endpoint).removesuffix("/v1")
     log = out_dir / "guidellm.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GUIDELLM__LOGGING__DISABLED": "true"}
+    command = guidellm_command(target, model_dir, out_dir, config, deployment.name if via else None)
     budget_s = config.levels * (config.seconds + 40) + 120
     with open(log, "w") as out:
+        out.write(f"$ {shown_command(command, api_key=bool(via))}\n")
+        out.flush()
         try:
-            done = subprocess.run(guidellm_command(target, model_dir, out_dir, config, deployment.name if via else None,
-                                                   via[1] if via else None), stdout=out,
-                                  stderr=subprocess.STDOUT, env=env, timeout=budget_s)
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=guidellm_env(via[1] if via else None),
+                                  timeout=budget_s)
         except subprocess.TimeoutExpired as error:
             raise BenchmarkError(f"GuideLLM did not finish within {budget_s} s; see {log}") from error
     result = out_dir / "benchmarks.json"

@@ -8,6 +8,7 @@ talk to the gateway's small HTTP API, as a web portal would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 
@@ -22,10 +23,11 @@ class PortalError(WorkshopError):
     """The portal refused a request; the message is the portal's own explanation."""
 
 
-def start_gateway(platform: Platform | None = None, price_per_million_tokens: dict[str, float] | None = None) -> Gateway:
-    """The gateway in front of every ready deployment (restarted if the model list changed)."""
+def start_gateway(platform: Platform | None = None) -> Gateway:
+    """The gateway in front of every ready deployment (restarted if the model list changed), priced by
+    the price table (catalog/prices.yaml)."""
     platform = platform or get_platform()
-    return proxy.start_gateway([d for d in platform.list() if d.ready], price_per_million_tokens)
+    return proxy.start_gateway([d for d in platform.list() if d.ready])
 
 
 def stop_gateway() -> list[str]:
@@ -64,42 +66,72 @@ class _Client:
         return response.json()
 
 
-class Portal(_Client):
-    """A developer's self-service: applications, keys and usage."""
+def _quoted(name: str) -> str:
+    return quote(name, safe="")
 
-    def create_application(self, name: str, models: list[str], plan: str = "standard") -> dict:
-        """A new application: its endpoint and key (shown this once: keep it secret)."""
-        return self._call("POST", "/applications", json={"name": name, "models": models, "plan": plan})
+
+class Portal(_Client):
+    """A developer's self-service: applications, keys, plan requests and usage."""
+
+    def create_application(self, name: str, models: list[str], expires_in_days: float | None = None) -> dict:
+        """A new application on my plan: its endpoint and key (shown this once: keep it secret)."""
+        return self._call("POST", "/applications",
+                          json={"name": name, "models": models, "expires_in_days": expires_in_days})
 
     def applications(self) -> list[dict]:
         return self._call("GET", "/applications")
 
+    def rotate(self, name: str) -> dict:
+        """A new key for the application (shown once); the old key keeps working for a few minutes."""
+        return self._call("POST", f"/applications/{_quoted(name)}/rotate")
+
     def revoke(self, name: str) -> dict:
-        return self._call("DELETE", f"/applications/{name}")
+        return self._call("DELETE", f"/applications/{_quoted(name)}")
 
     def usage(self) -> list[dict]:
         return self._call("GET", "/usage")
 
+    def refusals(self) -> list[dict]:
+        return self._call("GET", "/refusals")
+
+    def me(self) -> dict:
+        """My plan, and the budget and tokens I have left this month."""
+        return self._call("GET", "/me")
+
+    def plans(self) -> list[dict]:
+        return self._call("GET", "/plans")
+
+    def request_plan(self, plan: str, reason: str = "") -> dict:
+        """Ask the platform team for another plan."""
+        return self._call("POST", "/plan-requests", json={"plan": plan, "reason": reason})
+
 
 class Admin(_Client):
-    """The platform team's view: users, plans, top consumers, caps."""
+    """The platform team's view: users, plans and plan requests, top consumers, caps."""
 
-    def register_user(self, name: str, team: str = "unassigned") -> Portal:
-        """Register a user; returns their portal login."""
-        token = self._call("POST", "/admin/users", json={"name": name, "team": team})["portal_token"]
+    def register_user(self, name: str, team: str = "unassigned", plan: str = "standard") -> Portal:
+        """Register a user on a plan; returns their portal login."""
+        token = self._call("POST", "/admin/users", json={"name": name, "team": team, "plan": plan})["portal_token"]
         return Portal(self.base_url, token, name)
+
+    def grant_plan(self, user: str, plan: str) -> dict:
+        """Put a user on a plan (their pending requests are answered)."""
+        return self._call("PUT", f"/admin/users/{_quoted(user)}/plan", json={"plan": plan})
+
+    def plan_requests(self) -> list[dict]:
+        return self._call("GET", "/admin/plan-requests")
 
     def top_consumers(self, limit: int = 10) -> list[dict]:
         return self._call("GET", "/admin/top", params={"limit": limit})
 
     def cap_user(self, name: str, monthly_tokens: int | None) -> dict:
-        return self._call("PUT", f"/admin/users/{name}/cap", json={"monthly_tokens": monthly_tokens})
+        return self._call("PUT", f"/admin/users/{_quoted(name)}/cap", json={"monthly_tokens": monthly_tokens})
 
     def block_user(self, name: str, blocked: bool = True) -> dict:
-        return self._call("PUT", f"/admin/users/{name}/block", json={"blocked": blocked})
+        return self._call("PUT", f"/admin/users/{_quoted(name)}/block", json={"blocked": blocked})
 
     def set_plan(self, name: str, rpm: int, tpm: int, monthly_budget_usd: float) -> dict:
-        return self._call("PUT", f"/admin/plans/{name}",
+        return self._call("PUT", f"/admin/plans/{_quoted(name)}",
                           json={"rpm": rpm, "tpm": tpm, "monthly_budget_usd": monthly_budget_usd})
 
 

@@ -84,6 +84,21 @@ def claim_port(port: int | None, host: str = "127.0.0.1") -> int:
     return port
 
 
+def sticky_port(path: Path, port: int | None, host: str = "127.0.0.1") -> int:
+    """Claim ``port``, else the port saved in ``path`` last time if it is still free, else a free one; saved.
+
+    Servers keep their address across restarts: applications keep their endpoint, and the
+    gateway finds PostgreSQL where it was.
+    """
+    if port is None and path.is_file():
+        saved = int(path.read_text())
+        port = saved if port_is_free(saved, host) else None
+    port = claim_port(port, host)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(port))
+    return port
+
+
 def _port_owner(port: int) -> str:
     try:
         for conn in psutil.net_connections(kind="tcp"):

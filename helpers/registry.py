@@ -7,7 +7,6 @@ the state folder: never in git, never in a notebook output.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import requests
 
 from . import processes
 from .errors import PlatformError, SetupError
+from .secretfiles import write_secret
 from .settings import get_settings
 
 CONFIG_TEMPLATE = """version: 0.1
@@ -66,19 +66,21 @@ def _credentials() -> RegistryCredentials:
     """The registry's credentials, generated once per state folder."""
     path = _folder() / "credentials.json"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"username": "workshop", "password": secrets.token_urlsafe(18)}))
-        path.chmod(0o600)
+        write_secret(path, json.dumps({"username": "workshop", "password": secrets.token_urlsafe(18)}))
     return RegistryCredentials(**json.loads(path.read_text()))
+
+
+def htpasswd_command(username: str) -> list[str]:
+    """bcrypt one user's password, read from stdin (-i): a password on the command line shows in `ps`."""
+    return ["htpasswd", "-iBn", username]
 
 
 def _write_htpasswd(credentials: RegistryCredentials, path: Path) -> None:
     if not shutil.which("htpasswd"):
         raise SetupError("htpasswd is missing (Debian package apache2-utils); run: make setup")
-    out = subprocess.run(["htpasswd", "-Bbn", credentials.username, credentials.password],
+    out = subprocess.run(htpasswd_command(credentials.username), input=credentials.password,
                          capture_output=True, text=True, check=True)
-    path.write_text(out.stdout)
-    path.chmod(0o600)
+    write_secret(path, out.stdout)
 
 
 def _record_path() -> Path:
@@ -135,7 +137,4 @@ def auth_file(registry: Registry) -> Path:
     import base64
 
     token = base64.b64encode(f"{registry.credentials.username}:{registry.credentials.password}".encode()).decode()
-    path = _folder() / "auth.json"
-    path.write_text(json.dumps({"auths": {registry.address: {"auth": token}}}))
-    os.chmod(path, 0o600)
-    return path
+    return write_secret(_folder() / "auth.json", json.dumps({"auths": {registry.address: {"auth": token}}}))

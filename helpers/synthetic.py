@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .gateway.store import LEDGER_COLUMNS
+from .prices import price_of
 
 HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 2, 4, 10, 22, 30, 32, 28, 16, 24, 30, 29, 24, 16, 9, 6, 4, 3, 2, 1], float)
 WEEKDAY_WEIGHTS = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.12, 0.08])  # Monday .. Sunday
@@ -32,7 +33,6 @@ class CompanyProfile:
     activity_sigma: float = 1.3  # lognormal spread of users' activity: the heavy tail
     prompt_tokens_median: float = 350.0
     completion_tokens_median: float = 160.0
-    usd_per_million_tokens: float = 0.50
     models: dict[str, float] = field(default_factory=lambda: {
         "granite-3.1-8b-instruct": 0.50, "llama-3.1-8b-instruct-w4a16": 0.30,
         "mistral-7b-instruct-v0.3": 0.12, "deepseek-r1-distill-qwen-14b-w4a16": 0.08})
@@ -95,6 +95,9 @@ def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
     billed = status == 0
     prompt, completion = np.where(billed, prompt, 0), np.where(billed, completion, 0)
     latency = (180 + completion * 22.0 * rng.lognormal(0, 0.25, n)).astype(np.float32)
+    model_prices = [price_of(name) for name in model_names]  # the gateway's price table, as on a live ledger
+    prompt_rate = np.array([p.prompt_usd_per_million for p in model_prices])[model]
+    completion_rate = np.array([p.completion_usd_per_million for p in model_prices])[model]
 
     user_names = pd.Categorical.from_codes(user, [f"employee-{i:05d}" for i in range(profile.employees)])
     teams = pd.Categorical.from_codes(team_of_user[user], [f"team-{t:02d}" for t in range(profile.teams)])
@@ -104,7 +107,7 @@ def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
         "model": pd.Categorical.from_codes(model, model_names), "prompt_tokens": prompt,
         "completion_tokens": completion, "latency_ms": latency,
         "status": pd.Categorical.from_codes(status, status_names),
-        "cost_usd": (prompt + completion) / 1e6 * profile.usd_per_million_tokens, "request_id": None,
+        "cost_usd": (prompt * prompt_rate + completion * completion_rate) / 1e6, "request_id": None,
     }, columns=list(LEDGER_COLUMNS))
     return frame.sort_values("ts", ignore_index=True)
 

@@ -6,6 +6,7 @@ The same functions analyse the live ledger of Lab 5 and a synthetic month of a
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import pandas as pd
 import psycopg
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .gateway.store import LEDGER_COLUMNS
+from .prices import Price, price_of
 
 CATEGORIES = ("user_name", "team", "application", "model", "status")
 CSV_OPTIONS = "FORMAT csv, HEADER true"
@@ -108,21 +110,29 @@ def top_consumers(frame: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 
 def price_per_million_tokens(gpu_usd_per_hour: float, tokens_per_s: float, utilization: float = 0.5) -> float:
-    """What a million tokens costs when a GPU at that hourly price produces tokens_per_s, busy ``utilization`` of the time."""
+    """What a million tokens costs when a GPU at that hourly price produces tokens_per_s, busy ``utilization`` of the time.
+
+    The derivation of catalog/prices.yaml's completion prices; the bill itself uses that table.
+    """
     if gpu_usd_per_hour <= 0 or tokens_per_s <= 0 or not 0 < utilization <= 1:
         raise ValueError("need a positive GPU price, a positive throughput and a utilization in (0, 1]")
     return gpu_usd_per_hour / (tokens_per_s * 3600 * utilization) * 1e6
 
 
-def chargeback(frame: pd.DataFrame, usd_per_million_tokens: float, by: str = "team") -> pd.DataFrame:
-    """The bill per team (or user, application...): tokens times the price, sorted by amount."""
-    table = usage_by(frame, by)[["requests", "tokens"]]
-    table["usd"] = table["tokens"] / 1e6 * usd_per_million_tokens
+def chargeback(frame: pd.DataFrame, prices: Mapping[str, Price] | None = None, by: str = "team") -> pd.DataFrame:
+    """The bill per team (or user, application...), largest first: each model's prompt and completion tokens
+    at that model's two prices (the committed price table, catalog/prices.yaml, unless ``prices`` is given)."""
+    per_model = usage_by(frame, by, "model")
+    models = per_model.index.get_level_values("model")
+    per_model["usd"] = [price_of(str(model), prices).cost_usd(prompt, completion) for model, prompt, completion
+                        in zip(models, per_model["prompt_tokens"], per_model["completion_tokens"])]
+    table = per_model.groupby(level=by, observed=True)[
+        ["requests", "prompt_tokens", "completion_tokens", "tokens", "usd"]].sum()
     table["share"] = table["usd"] / table["usd"].sum()
     return table.sort_values("usd", ascending=False)
 
 
-def analyse(frame: pd.DataFrame, usd_per_million_tokens: float) -> dict[str, pd.DataFrame | float]:
+def analyse(frame: pd.DataFrame, prices: Mapping[str, Price] | None = None) -> dict[str, pd.DataFrame | float]:
     """Every table of Lab 6 from one ledger: time series, breakdowns, top consumers, chargeback."""
     per_user = usage_by(frame, "user_name")
     top_share = per_user["tokens"].head(max(1, len(per_user) // 100)).sum() / max(1, per_user["tokens"].sum())
@@ -134,33 +144,33 @@ def analyse(frame: pd.DataFrame, usd_per_million_tokens: float) -> dict[str, pd.
         "by_status": usage_by(frame, "status"),
         "top_users": top_consumers(frame, 10),
         "user_tokens": per_user["tokens"],
-        "chargeback_by_team": chargeback(frame, usd_per_million_tokens, "team"),
+        "chargeback_by_team": chargeback(frame, prices, "team"),
         "rows": float(len(frame)),
         "users": float(len(per_user)),
         "top_1pct_users_token_share": float(top_share),
     }
 
 
-def _read_and_analyse(dsn: str, usd_per_million_tokens: float) -> tuple[dict, dict]:
+def _read_and_analyse(dsn: str, prices: Mapping[str, Price] | None) -> tuple[dict, dict]:
     import resource
     import time
 
     started = time.perf_counter()
     frame = read_ledger(dsn)
     read_s = time.perf_counter() - started
-    tables = analyse(frame, usd_per_million_tokens)
+    tables = analyse(frame, prices)
     stats = {"rows": len(frame), "read_seconds": read_s, "seconds": time.perf_counter() - started,
              "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
     return tables, stats
 
 
-def analyse_in_fresh_process(dsn: str, usd_per_million_tokens: float) -> tuple[dict, dict]:
+def analyse_in_fresh_process(dsn: str, prices: Mapping[str, Price] | None = None) -> tuple[dict, dict]:
     """Read and analyse a whole ledger in a new process: its time and peak memory are the analysis' own."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_read_and_analyse, dsn, usd_per_million_tokens).result()
+        return pool.submit(_read_and_analyse, dsn, prices).result()
 
 
 def cap_savings(user_tokens: pd.Series, cap: float) -> dict[str, float]:

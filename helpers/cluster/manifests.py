@@ -20,6 +20,7 @@ import yaml
 
 from .. import kserve
 from ..kserve import CPU_PROFILE, L4Profile, ModelDeployment, to_yaml
+from ..secretfiles import write_secret
 from ..settings import get_settings
 from .labels import COMPONENT, PART_OF, SHARED_OWNER, WORKSHOP, workshop_labels
 from .status import ISVC_POD_LABEL, predictor_service_url
@@ -367,8 +368,4 @@ def write_secrets_env(root: Path, namespace: str = "maas-models", overwrite: boo
     path = root / SECRETS_FILE
     if path.is_file() and not overwrite:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(secrets_env_text(namespace))
-    return path
+    return write_secret(path, secrets_env_text(namespace))

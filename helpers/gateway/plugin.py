@@ -1,126 +1,360 @@
-"""The project's plugin for the LiteLLM proxy: who may call, and what they used.
+"""The project's plugin for the LiteLLM proxy: who may call what, and what they used.
 
 Runs inside the gateway's own venv (LiteLLM + psycopg). The proxy's config names
 ``helpers.gateway.plugin.user_api_key_auth`` as its custom auth and
 ``helpers.gateway.plugin.ledger`` as a callback:
 
-* ``user_api_key_auth`` looks the key up in PostgreSQL: unknown or revoked -> 401,
-  blocked user or a model the key may not use -> 403, budget or token cap used up
-  -> 402. It hands LiteLLM the plan's rpm/tpm, which LiteLLM enforces (429).
-* ``ledger`` writes one row per request: successes with their token counts and
-  cost, failures of the model server, refusals and rate limits.
+* ``user_api_key_auth`` admits application keys on the offered routes only (``routes``):
+  unknown, revoked or expired key -> 401; route not offered -> 404; blocked user or a model
+  the key may not use -> 403; budget or token cap used up -> 402; database unreachable -> 503.
+  It hands LiteLLM the plan's rpm/tpm, which LiteLLM enforces (429).
+* ``ledger`` queues one row per admitted request (vLLM's token counts, cost from the price
+  table); a background task writes the queue in batches, each with its hourly rollups.
+
+Speed: keys are cached for ``KEY_CACHE_S`` (a revoke, block or plan change takes effect within
+that); each user's month of usage is a counter in memory (loaded once from the rollups,
+refreshed every ``COUNTER_REFRESH_S``), never a sum over the ledger per request.
+Budget bound: a request is admitted while the user's counted usage is under the limit, and
+its usage is counted as soon as it finishes; so the overshoot is at most what the requests
+already in flight when the limit is crossed use.
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import time
+from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
-from fastapi import Request
+from fastapi import HTTPException, Request
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 from litellm.proxy.common_utils.http_parsing_utils import read_request_body
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from helpers.gateway import portal, store
+from helpers import prices
+from helpers.gateway import portal, routes, store
 
-DSN_ENV = store.DSN_ENV
-MODEL_ROUTES = ("/chat/completions", "/completions", "/embeddings")
+KEY_CACHE_S = 1.0  # revoke / block / plan change take effect within this
+STALE_KEYS_OK_S = 300.0  # while PostgreSQL is down, keys checked this recently keep working
+COUNTER_REFRESH_S = 5.0  # usage written by other gateway processes is seen within this
+FLUSH_INTERVAL_S = 0.05
+BATCH_ROWS = 2_000
+MAX_QUEUED_ROWS = 100_000  # past this (a long database outage) new requests get 503, none is lost
+log = logging.getLogger("maas.gateway")
 
 
-class _Database:
-    """One async connection per purpose, re-opened when PostgreSQL restarted."""
+class DatabaseDown(RuntimeError):
+    """PostgreSQL did not answer; the caller decides between stale data and a 503."""
+
+
+class Database:
+    """A small pool of connections to the gateway's PostgreSQL, checked before use (survives restarts)."""
 
     def __init__(self) -> None:
-        self._conn: psycopg.AsyncConnection | None = None
-        self._lock = asyncio.Lock()
+        self._pool: AsyncConnectionPool | None = None
 
-    async def run(self, work):
-        async with self._lock:
-            for attempt in (1, 2):
+    async def _get(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            self._pool = AsyncConnectionPool(
+                os.environ[store.DSN_ENV], min_size=2, max_size=8, open=False, timeout=3.0,
+                kwargs={"autocommit": True, "row_factory": dict_row}, check=AsyncConnectionPool.check_connection)
+            await self._pool.open(wait=False)
+        return self._pool
+
+    async def fetchone(self, sql: str, params) -> dict | None:
+        return await self._run(lambda conn: conn.execute(sql, params), fetch=True)
+
+    async def execute(self, sql: str, params) -> None:
+        await self._run(lambda conn: conn.execute(sql, params))
+
+    async def executemany(self, sql: str, rows: list) -> None:
+        async def work(conn):
+            async with conn.cursor() as cur:
+                await cur.executemany(sql, rows)
+        await self._run(work)
+
+    async def _run(self, work, fetch: bool = False):
+        try:
+            async with (await self._get()).connection() as conn:
+                result = await work(conn)
+                return await result.fetchone() if fetch else None
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise DatabaseDown(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+
+
+@dataclass
+class Usage:
+    spend: float = 0.0
+    tokens: int = 0
+
+    def add(self, spend: float, tokens: int, sign: int = 1) -> None:
+        self.spend += sign * spend
+        self.tokens += sign * tokens
+
+
+def _row_usage(row: dict) -> tuple[float, int]:
+    return row["cost_usd"], row["prompt_tokens"] + row["completion_tokens"]
+
+
+class UsageCounters:
+    """Each user's spend and tokens this month: the rollups (loaded once) plus rows not yet written."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._base: dict[tuple[str, datetime], tuple[float, Usage]] = {}  # from PostgreSQL, plus rows written since
+        self._queued: dict[tuple[str, datetime], Usage] = {}  # rows this process has not written yet
+        self._flushes = 0
+
+    async def used(self, user: str) -> Usage:
+        key = (user, store.month_start())
+        if key not in self._base:
+            while True:  # a batch written during the query would be counted twice or not at all: retry
+                flushes = self._flushes
+                row = await self._db.fetchone(store.MONTH_USAGE_SQL, key)
+                if flushes == self._flushes:
+                    break
+            self._base[key] = (time.monotonic(), Usage(float(row["spend"]), int(row["tokens"])))
+        base, queued = self._base[key][1], self._queued.get(key, Usage())
+        return Usage(base.spend + queued.spend, base.tokens + queued.tokens)
+
+    def queued(self, row: dict) -> None:
+        self._queued.setdefault((row["user_name"], store.month_start(row["ts"])), Usage()).add(*_row_usage(row))
+
+    def written(self, rows: list[dict]) -> None:
+        self._flushes += 1
+        for row in rows:
+            key = (row["user_name"], store.month_start(row["ts"]))
+            self._queued.setdefault(key, Usage()).add(*_row_usage(row), sign=-1)
+            if key in self._base:
+                self._base[key][1].add(*_row_usage(row))
+
+    def expire(self) -> None:
+        """Forget counters older than COUNTER_REFRESH_S: the next request reloads them from the rollups."""
+        now = time.monotonic()
+        for key in [k for k, (loaded, _) in self._base.items() if now - loaded > COUNTER_REFRESH_S]:
+            del self._base[key]
+
+
+class LedgerWriter:
+    """Queues ledger rows and refusal counts; writes them in batches, retrying while PostgreSQL is away."""
+
+    def __init__(self, db: Database, counters: UsageCounters) -> None:
+        self._db, self._counters = db, counters
+        self._rows: list[dict] = []
+        self._refusals: Counter[tuple] = Counter()
+        self._recent_ids: deque[str] = deque(maxlen=50_000)
+        self._recent_set: set[str] = set()
+        self._task: asyncio.Task | None = None
+        self.last_error: str | None = None
+
+    def add(self, row: dict) -> None:
+        """Queue one request's row (a second row for the same request id is ignored)."""
+        request_id = row["request_id"]
+        if request_id in self._recent_set:
+            return
+        if len(self._recent_ids) == self._recent_ids.maxlen:
+            self._recent_set.discard(self._recent_ids[0])
+        self._recent_ids.append(request_id)
+        self._recent_set.add(request_id)
+        self._rows.append(row)
+        self._counters.queued(row)
+        self._start()
+
+    def refuse(self, user: str, application: str, reason: str) -> None:
+        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        self._refusals[(hour, user, application, reason)] += 1
+        self._start()
+
+    def overloaded(self) -> bool:
+        return len(self._rows) >= MAX_QUEUED_ROWS
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._load_spill()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        pause = FLUSH_INTERVAL_S
+        try:
+            while True:
+                await asyncio.sleep(pause)
                 try:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = await psycopg.AsyncConnection.connect(
-                            os.environ[DSN_ENV], autocommit=True, row_factory=dict_row)
-                    return await work(self._conn)
-                except psycopg.OperationalError:
-                    self._conn = None
-                    if attempt == 2:
-                        raise
+                    await self.flush()
+                    pause, self.last_error = FLUSH_INTERVAL_S, None
+                except DatabaseDown as error:
+                    if self.last_error is None:
+                        log.error("ledger writes wait for PostgreSQL (%s); %d rows queued", error, len(self._rows))
+                    pause, self.last_error = min(5.0, pause * 2 + 0.25), str(error)
+        except asyncio.CancelledError:  # the gateway stops: write what is queued, or keep it on disk
+            try:
+                await asyncio.wait_for(self.flush(), 5.0)
+            except (DatabaseDown, asyncio.TimeoutError, asyncio.CancelledError):
+                self._spill()
+            raise
+
+    async def flush(self) -> None:
+        while self._rows:
+            batch = self._rows[:BATCH_ROWS]
+            columns = [[row[c] for row in batch] for c in store.WRITTEN_COLUMNS]
+            await self._db.execute(store.BATCH_INSERT_SQL, columns)
+            del self._rows[:len(batch)]
+            self._counters.written(batch)
+        if self._refusals:
+            counts, self._refusals = self._refusals, Counter()
+            try:
+                await self._db.executemany(store.REFUSALS_SQL, [(*key, n) for key, n in counts.items()])
+            except DatabaseDown:
+                self._refusals.update(counts)
+                raise
+        self._counters.expire()
+
+    def _spill_path(self) -> Path | None:
+        return Path(os.environ[store.SPILL_ENV]) if os.environ.get(store.SPILL_ENV) else None
+
+    def _spill(self) -> None:
+        path = self._spill_path()
+        if path is None or not self._rows:
+            return
+        with path.open("a") as out:
+            for row in self._rows:
+                out.write(json.dumps({**row, "ts": row["ts"].isoformat()}) + "\n")
+        log.error("PostgreSQL unreachable at shutdown: %d ledger rows kept in %s, written at the next start",
+                  len(self._rows), path)
+
+    def _load_spill(self) -> None:
+        path = self._spill_path()
+        if path is None or not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        path.unlink()
+        for line in lines:  # the request ids make a second write of the same row harmless
+            row = json.loads(line)
+            self.add({**row, "ts": datetime.fromisoformat(row["ts"])})
 
 
-_auth_db = _Database()
-_ledger_db = _Database()
+class KeyCache:
+    """Key lookups by hash, cached for KEY_CACHE_S (stale entries serve while PostgreSQL is down)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._entries: dict[str, tuple[float, dict | None]] = {}
+
+    async def lookup(self, key_hash: str) -> dict | None:
+        now = time.monotonic()
+        cached = self._entries.get(key_hash)
+        if cached and now - cached[0] < KEY_CACHE_S:
+            return cached[1]
+        try:
+            row = await self._db.fetchone(store.KEY_LOOKUP_SQL, {"hash": key_hash})
+        except DatabaseDown:
+            if cached and cached[1] is not None and now - cached[0] < STALE_KEYS_OK_S:
+                return cached[1]
+            raise
+        if len(self._entries) > 50_000:
+            self._entries.clear()
+        self._entries[key_hash] = (now, row)
+        return row
+
+    def forget(self) -> None:
+        """Drop every cached key (the portal calls this after a revoke, a rotation, a block or a plan change)."""
+        self._entries.clear()
+
+
+_db = Database()
+counters = UsageCounters(_db)
+writer = LedgerWriter(_db, counters)
+keys = KeyCache(_db)
 
 
 def _refuse(status: int, kind: str, message: str) -> ProxyException:
     return ProxyException(message=message, type=kind, param="api_key" if status == 401 else None, code=status)
 
 
-async def _lookup(conn: psycopg.AsyncConnection, key: str) -> dict | None:
-    cur = await conn.execute(store.KEY_LOOKUP_SQL, (store.hash_key(key),))
-    return await cur.fetchone()
+def _unknown_key() -> ProxyException:
+    return _refuse(401, "invalid_api_key", "Unknown API key. Use the key shown when you created your "
+                   "application (Authorization: Bearer sk-maas-...), or create a new application.")
 
 
-async def _month_usage(conn: psycopg.AsyncConnection, user: str, application: str) -> tuple[float, int]:
-    cur = await conn.execute(store.MONTH_USAGE_SQL, (application, user, store.month_start()))
-    row = await cur.fetchone()
-    return float(row["spend"]), int(row["tokens"])
+def _database_down() -> ProxyException:
+    return _refuse(503, "gateway_database_unavailable", "The gateway cannot reach its database right now; "
+                   "nothing was sent to the model. Retry in a minute. If it lasts, the platform team runs: "
+                   "python -m helpers up")
+
+
+def _key_refusal(app: dict) -> ProxyException | None:
+    now = datetime.now(timezone.utc)
+    if app["revoked_at"] is not None:
+        return _refuse(401, "revoked_api_key", f"This key of application {app['application']!r} was revoked on "
+                       f"{app['revoked_at']:%Y-%m-%d %H:%M} UTC. Create a new application to get a new key.")
+    if not app["current_key"] and (app["previous_key_valid_until"] is None or app["previous_key_valid_until"] <= now):
+        return _refuse(401, "rotated_api_key", f"This key of application {app['application']!r} was replaced by "
+                       "a rotated key and its grace period is over. Use the new key.")
+    if app["expires_at"] is not None and app["expires_at"] <= now:
+        return _refuse(401, "expired_api_key", f"This key of application {app['application']!r} expired on "
+                       f"{app['expires_at']:%Y-%m-%d %H:%M} UTC. Rotate it in the portal to get a new key.")
+    return None
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     """Admit a request or refuse it with a status and a message that says what to do."""
     key = api_key.removeprefix("Bearer ").strip()
-    app = await _auth_db.run(lambda conn: _lookup(conn, key)) if key else None
+    if not key or not key.isascii():
+        raise _unknown_key()
+    try:
+        app = await keys.lookup(store.hash_key(key))
+    except DatabaseDown:
+        raise _database_down() from None
     if app is None:
-        raise _refuse(401, "invalid_api_key", "Unknown API key. Use the key shown when you created your "
-                      "application (Authorization: Bearer sk-maas-...), or create a new application.")
-    if app["revoked_at"] is not None:
-        raise _refuse(401, "revoked_api_key", f"This key of application {app['application']!r} was revoked on "
-                      f"{app['revoked_at']:%Y-%m-%d %H:%M} UTC. Create a new application to get a new key.")
-    if app["blocked"]:
-        await _refused_row(app, "-", "blocked")
-        raise _refuse(403, "user_blocked", f"User {app['user_name']!r} is blocked by the platform team; "
-                      "ask them why and to unblock you.")
-    model = await _requested_model(request)
-    if model is not None and model not in app["models"]:
-        await _refused_row(app, model, "model_not_allowed")
-        raise _refuse(403, "model_not_allowed", f"Application {app['application']!r} may use {app['models']}, "
-                      f"not {model!r}. Create an application for {model!r} in the portal.")
-    spend, tokens = await _auth_db.run(lambda conn: _month_usage(conn, app["user_name"], app["application"]))
-    if spend >= app["monthly_budget_usd"]:
-        await _refused_row(app, model or "-", "budget_exceeded")
-        raise _refuse(402, "budget_exceeded", f"Application {app['application']!r} has spent ${spend:.6g} of its "
-                      f"${app['monthly_budget_usd']:.6g} monthly budget (plan {app['plan']!r}). "
-                      "Ask the platform team for a bigger plan, or wait for next month.")
-    cap = app["monthly_token_cap"]
-    if cap is not None and tokens >= cap:
-        await _refused_row(app, model or "-", "token_cap_exceeded")
-        raise _refuse(402, "token_cap_exceeded", f"User {app['user_name']!r} has used {tokens:,} of the "
-                      f"{cap:,} tokens the platform team allows this month.")
+        raise _unknown_key()
+    refusal = _key_refusal(app)
+    if refusal is not None:
+        raise refusal
+    body = await read_request_body(request) if request.method == "POST" else None
+    decision = routes.classify(request.method, request.url.path, body)
+    if isinstance(decision, routes.Refusal):
+        writer.refuse(app["user_name"], app["application"], decision.kind)
+        raise _refuse(decision.status, decision.kind, decision.message)
+    await _check_limits(app, decision.model)
     return UserAPIKeyAuth(
         api_key=key, token=store.hash_key(key), key_alias=app["application"], user_id=app["user_name"],
         team_id=app["team"], models=list(app["models"]), rpm_limit=app["rpm"], tpm_limit=app["tpm"],
-        metadata={"application": app["application"], "team": app["team"]})
+        metadata={"application": app["application"], "team": app["team"], "plan": app["plan"]})
 
 
-async def _requested_model(request: Request) -> str | None:
-    if not request.url.path.endswith(MODEL_ROUTES):
-        return None
-    body = await read_request_body(request)
-    return body.get("model")
+async def _check_limits(app: dict, model: str | None) -> None:
+    user = app["user_name"]
 
+    def refuse(status: int, kind: str, message: str) -> ProxyException:
+        writer.refuse(user, app["application"], kind)
+        return _refuse(status, kind, message)
 
-async def _refused_row(app: dict, model: str, reason: str) -> None:
-    row = (datetime.now(timezone.utc), app["user_name"], app["team"], app["application"], model,
-           0, 0, 0.0, f"refused:{reason}", 0.0, None)
-    await _ledger_db.run(lambda conn: _insert(conn, row))
-
-
-async def _insert(conn: psycopg.AsyncConnection, row: tuple) -> None:
-    await conn.execute(store.LEDGER_INSERT_SQL, row)
+    if app["blocked"]:
+        raise refuse(403, "user_blocked", f"User {user!r} is blocked by the platform team; ask them why and to "
+                     "unblock you.")
+    if model is not None and model not in app["models"]:
+        raise refuse(403, "model_not_allowed", f"Application {app['application']!r} may use {list(app['models'])}, "
+                     f"not {model!r}. Create an application for {model!r} in the portal.")
+    if writer.overloaded():
+        raise _database_down()
+    try:
+        used = await counters.used(user)
+    except DatabaseDown:
+        raise _database_down() from None
+    if used.spend >= app["monthly_budget_usd"]:
+        raise refuse(402, "budget_exceeded", f"User {user!r} has spent ${used.spend:.6g} of the "
+                     f"${app['monthly_budget_usd']:.6g} monthly budget of plan {app['plan']!r}. Ask the platform "
+                     "team for a bigger plan (Portal.request_plan), or wait for next month.")
+    cap = app["monthly_token_cap"]
+    if cap is not None and used.tokens >= cap:
+        raise refuse(402, "token_cap_exceeded", f"User {user!r} has used {used.tokens:,} of the {cap:,} tokens "
+                     "the platform team allows this month.")
 
 
 def _who(payload: dict) -> tuple[str, str, str]:
@@ -131,30 +365,120 @@ def _who(payload: dict) -> tuple[str, str, str]:
             meta.get("user_api_key_alias") or "-")
 
 
+def ledger_row(payload: dict, request_id: str, status: str, prompt_tokens: int, completion_tokens: int) -> dict | None:
+    """The ledger row of one request from LiteLLM's standard logging payload (None: nobody to bill)."""
+    user, team, application = _who(payload)
+    if user == "-":
+        return None
+    started = payload.get("startTime") or time.time()
+    first_token = payload.get("completionStartTime")
+    streamed = bool(payload.get("stream"))
+    model = payload.get("model_group") or payload.get("model") or "-"
+    return {"ts": datetime.fromtimestamp(started, timezone.utc), "user_name": user, "team": team,
+            "application": application, "model": model, "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens, "latency_ms": 1000.0 * ((payload.get("endTime") or started) - started),
+            "status": status, "cost_usd": prices.cost_usd(model, prompt_tokens, completion_tokens),
+            "request_id": request_id,
+            "ttft_ms": 1000.0 * (first_token - started) if streamed and first_token else None}
+
+
+def _is_connection_failure(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error}"
+    return any(s in text for s in ("APIConnectionError", "Cannot connect to host", "Connection refused",
+                                   "ConnectError", "ServerDisconnected"))
+
+
+_hung_up: dict[str, float] = {}  # streams whose client left before the end: request id -> when
+UNMETERED_AFTER_S = 120.0  # no usage from LiteLLM this long after a hang-up: write the row without tokens
+
+
+async def _bill_if_never_reported(request_id: str, payload: dict) -> None:
+    await asyncio.sleep(UNMETERED_AFTER_S)
+    if _hung_up.pop(request_id, None) is not None:
+        row = ledger_row(payload, request_id, "client_disconnected_unmetered", 0, 0)
+        if row:
+            writer.add(row)
+
+
 class UsageLedger(CustomLogger):
-    """One ledger row per admitted request: success, failure of the model, or rate limited."""
+    """One ledger row per admitted request, refusals counted, clear errors, and what is left in headers."""
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type):
+        """Streams: ask vLLM for its usage (hidden again from chat clients that did not ask for it)."""
+        if data.get("stream") is True:
+            options = dict(data.get("stream_options") or {})
+            if options.get("include_usage") is not True:
+                data["_litellm_strip_stream_usage"] = True
+            data["stream_options"] = {**options, "include_usage": True}
+        return data
+
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
+        """Notes a client that hangs up mid-stream: its row says so (LiteLLM still reports vLLM's usage)."""
+        try:
+            async for chunk in response:
+                yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            request_id = request_data.get("litellm_call_id")
+            if request_id and user_api_key_dict.user_id:
+                _hung_up[request_id] = time.time()
+                payload = {"metadata": {"user_api_key_user_id": user_api_key_dict.user_id,
+                                        "user_api_key_alias": user_api_key_dict.key_alias,
+                                        "user_api_key_team_id": user_api_key_dict.team_id},
+                           "model_group": request_data.get("model"), "startTime": time.time()}
+                asyncio.get_running_loop().create_task(_bill_if_never_reported(request_id, payload))
+            raise
 
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time) -> None:
-        await self._record(kwargs, "success")
+        payload = kwargs.get("standard_logging_object") or {}
+        request_id = kwargs.get("litellm_call_id") or payload.get("id")
+        status = "client_disconnected" if _hung_up.pop(request_id, None) is not None else "success"
+        row = ledger_row(payload, request_id, status, int(payload.get("prompt_tokens") or 0),
+                         int(payload.get("completion_tokens") or 0))
+        if row:
+            writer.add(row)
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time) -> None:
-        error = (kwargs.get("standard_logging_object") or {}).get("error_information") or {}
-        await self._record(kwargs, "rate_limited" if str(error.get("error_code")) == "429" else "failure")
-
-    async def _record(self, kwargs: dict, status: str) -> None:
         payload = kwargs.get("standard_logging_object") or {}
-        user, team, application = _who(payload)
-        if user == "-":  # refused before it was admitted (bad key): nobody to bill, nothing used
+        error = payload.get("error_information") or {}
+        if str(error.get("error_code")) == "429":  # refused by the rate limiter: counted, not billed
+            user, _, application = _who(payload)
+            if user != "-":
+                writer.refuse(user, application, "rate_limited")
             return
-        started = payload.get("startTime") or time.time()
-        latency_ms = 1000.0 * ((payload.get("endTime") or started) - started)
-        row = (datetime.fromtimestamp(started, timezone.utc), user, team, application,
-               payload.get("model_group") or kwargs.get("model") or "-",
-               int(payload.get("prompt_tokens") or 0), int(payload.get("completion_tokens") or 0),
-               latency_ms, status, float(payload.get("response_cost") or 0.0),
-               payload.get("litellm_call_id") or payload.get("id"))
-        await _ledger_db.run(lambda conn: _insert(conn, row))
+        row = ledger_row(payload, kwargs.get("litellm_call_id") or payload.get("id"), "failure", 0, 0)
+        if row:
+            writer.add(row)
+
+    async def async_post_call_failure_hook(self, request_data, original_exception, user_api_key_dict,
+                                           traceback_str=None):
+        """A model server that is down: name the model and say what to do (instead of a socket error)."""
+        if _is_connection_failure(original_exception):
+            model = request_data.get("model") or "the model"
+            return HTTPException(503, detail=f"Model {model!r} is not answering: its server is down or restarting. "
+                                 "Nothing was billed. Retry in a minute; if it lasts, the platform team checks it "
+                                 "with: python -m helpers status")
+        return None
+
+    async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers=None,
+                                                    litellm_call_info=None):
+        """What the caller has left this month, on every answer (the 429/402 should not be the only signal)."""
+        meta = user_api_key_dict.metadata or {}
+        user = user_api_key_dict.user_id
+        if not user or "plan" not in meta:
+            return None
+        try:
+            used = await counters.used(user)
+            app = await keys.lookup(user_api_key_dict.token)
+        except DatabaseDown:
+            return None
+        if app is None:
+            return None
+        left = store.usage_left(app, used.spend, used.tokens)
+        headers = {"x-maas-plan": str(left["plan"]), "x-maas-budget-left-usd": f"{left['budget_left_usd']:.6f}"}
+        if left["tokens_left"] is not None:
+            headers["x-maas-tokens-left"] = str(left["tokens_left"])
+        return headers
 
 
 ledger = UsageLedger()
-portal.mount()  # the self-service and admin API, on the gateway's own port
+portal.mount(on_change=keys.forget)  # the self-service and admin API, on the gateway's own port

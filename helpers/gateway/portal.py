@@ -1,15 +1,16 @@
 """The small self-service and admin HTTP API, served by the gateway under /portal.
 
-Self-service (``Authorization: Bearer <portal token>``): create an application
-with a key for models and a plan, list my applications, revoke one, see my usage.
-Admin (``Authorization: Bearer <gateway admin key>``): register users, top
-consumers, cap or block a user, create or change a plan.
+Self-service (``Authorization: Bearer <portal token>``): create an application with a key
+for models (on the plan the platform team granted), list, rotate or revoke keys, ask for
+another plan, see my usage and what I have left.
+Admin (``Authorization: Bearer <gateway admin key>``): register users, grant plans, answer
+plan requests, top consumers, cap or block a user, create or change a plan.
 """
 from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from helpers.gateway import store
 
 router = APIRouter(prefix="/portal", tags=["portal"])
+_on_change: Callable[[], None] = lambda: None  # the plugin forgets its cached keys on every change
 
 
 def _dsn() -> str:
@@ -25,9 +27,10 @@ def _dsn() -> str:
 
 
 def _bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.startswith("Bearer "):
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    if not authorization or not authorization.startswith("Bearer ") or not token or not token.isascii():
         raise HTTPException(401, "send your portal token as 'Authorization: Bearer pt-...'")
-    return authorization.removeprefix("Bearer ").strip()
+    return token
 
 
 async def current_user(authorization: str | None = Header(default=None)) -> str:
@@ -38,14 +41,11 @@ async def current_user(authorization: str | None = Header(default=None)) -> str:
 
 
 async def admin(authorization: str | None = Header(default=None)) -> None:
-    if not secrets.compare_digest(_bearer(authorization), os.environ.get("LITELLM_MASTER_KEY", "")):
+    expected = os.environ.get("LITELLM_MASTER_KEY", "")
+    if not expected:  # never fail open
+        raise HTTPException(503, "the gateway has no admin key configured; admin endpoints are off")
+    if not secrets.compare_digest(_bearer(authorization).encode(), expected.encode()):
         raise HTTPException(403, "admin endpoints need the gateway's admin key")
-
-
-class NewApplication(BaseModel):
-    name: str = Field(min_length=1, max_length=80)
-    models: list[str] = Field(min_length=1)
-    plan: str = "standard"
 
 
 def _served_models() -> list[str]:
@@ -55,21 +55,38 @@ def _served_models() -> list[str]:
 def _public(app: store.Application) -> dict:
     return {"name": app.name, "models": app.models, "plan": app.plan, "key_hint": app.key_hint,
             "created_at": app.created_at.isoformat(),
+            "expires_at": app.expires_at.isoformat() if app.expires_at else None,
             "revoked_at": app.revoked_at.isoformat() if app.revoked_at else None}
 
 
-async def _call(function, *args):
+async def _call(function, *args, changes: bool = False):
     try:
-        return await run_in_threadpool(function, *args)
+        result = await run_in_threadpool(function, *args)
     except store.StoreError as error:
         raise HTTPException(400, str(error)) from None
+    if changes:
+        _on_change()
+    return result
+
+
+# --- self-service ---------------------------------------------------------------------
+
+class NewApplication(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    models: list[str] = Field(min_length=1)
+    plan: str | None = None  # only to check: plans are granted by the platform team
+    expires_in_days: float | None = Field(default=None, gt=0)
+
+
+def _with_key(app: store.Application) -> dict:
+    return {**_public(app), "endpoint": os.environ.get("MAAS_GATEWAY_URL", ""), "key": app.key}
 
 
 @router.post("/applications", status_code=201)
 async def create_application(body: NewApplication, user: str = Depends(current_user)) -> dict:
     """A new application: the endpoint URL and its key, shown this once."""
-    app = await _call(store.create_application, _dsn(), user, body.name, body.models, body.plan, _served_models())
-    return {**_public(app), "endpoint": os.environ.get("MAAS_GATEWAY_URL", ""), "key": app.key}
+    return _with_key(await _call(store.create_application, _dsn(), user, body.name, body.models, _served_models(),
+                                 body.expires_in_days, body.plan))
 
 
 @router.get("/applications")
@@ -77,9 +94,15 @@ async def my_applications(user: str = Depends(current_user)) -> list[dict]:
     return [_public(app) for app in await _call(store.list_applications, _dsn(), user)]
 
 
-@router.delete("/applications/{name}")
+@router.post("/applications/{name:path}/rotate")
+async def rotate(name: str, user: str = Depends(current_user)) -> dict:
+    """A new key for the application (shown once); the old one works for a short grace period."""
+    return _with_key(await _call(store.rotate_application, _dsn(), user, name, changes=True))
+
+
+@router.delete("/applications/{name:path}")
 async def revoke(name: str, user: str = Depends(current_user)) -> dict:
-    await _call(store.revoke_application, _dsn(), user, name)
+    await _call(store.revoke_application, _dsn(), user, name, changes=True)
     return {"revoked": name}
 
 
@@ -88,15 +111,45 @@ async def my_usage(user: str = Depends(current_user)) -> list[dict]:
     return await _call(store.usage_summary, _dsn(), user)
 
 
+@router.get("/refusals")
+async def my_refusals(user: str = Depends(current_user)) -> list[dict]:
+    return await _call(store.refusals, _dsn(), user)
+
+
+@router.get("/me")
+async def me(user: str = Depends(current_user)) -> dict:
+    """My plan and what I have left this month (budget and tokens)."""
+    return {"user": user, **await _call(store.remaining, _dsn(), user)}
+
+
+@router.get("/plans")
+async def all_plans(user: str = Depends(current_user)) -> list[dict]:
+    return await _call(store.plans, _dsn())
+
+
+class PlanRequest(BaseModel):
+    plan: str = Field(min_length=1, max_length=80)
+    reason: str = Field(default="", max_length=500)
+
+
+@router.post("/plan-requests", status_code=201)
+async def request_plan(body: PlanRequest, user: str = Depends(current_user)) -> dict:
+    """Ask the platform team for another plan."""
+    return await _call(store.request_plan, _dsn(), user, body.plan, body.reason)
+
+
+# --- admin ----------------------------------------------------------------------------
+
 class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     team: str = "unassigned"
+    plan: str = "standard"
 
 
 @router.post("/admin/users", status_code=201, dependencies=[Depends(admin)])
 async def register_user(body: NewUser) -> dict:
     """Register a user and hand out their portal token (shown once)."""
-    await _call(store.ensure_user, _dsn(), body.name, body.team)
+    await _call(store.ensure_user, _dsn(), body.name, body.team, body.plan)
     return {"user": body.name, "portal_token": await _call(store.issue_portal_token, _dsn(), body.name)}
 
 
@@ -105,13 +158,28 @@ async def top(limit: int = 10) -> list[dict]:
     return await _call(store.top_consumers, _dsn(), limit)
 
 
+@router.get("/admin/plan-requests", dependencies=[Depends(admin)])
+async def pending_plan_requests() -> list[dict]:
+    return await _call(store.plan_requests, _dsn())
+
+
+class Grant(BaseModel):
+    plan: str = Field(min_length=1, max_length=80)
+
+
+@router.put("/admin/users/{name}/plan", dependencies=[Depends(admin)])
+async def grant(name: str, body: Grant) -> dict:
+    await _call(store.grant_plan, _dsn(), name, body.plan, changes=True)
+    return {"user": name, "plan": body.plan}
+
+
 class Cap(BaseModel):
     monthly_tokens: int | None = Field(default=None, ge=0)
 
 
 @router.put("/admin/users/{name}/cap", dependencies=[Depends(admin)])
 async def cap(name: str, body: Cap) -> dict:
-    await _call(store.cap_user, _dsn(), name, body.monthly_tokens)
+    await _call(store.cap_user, _dsn(), name, body.monthly_tokens, changes=True)
     return {"user": name, "monthly_token_cap": body.monthly_tokens}
 
 
@@ -121,7 +189,7 @@ class Block(BaseModel):
 
 @router.put("/admin/users/{name}/block", dependencies=[Depends(admin)])
 async def block(name: str, body: Block) -> dict:
-    await _call(store.block_user, _dsn(), name, body.blocked)
+    await _call(store.block_user, _dsn(), name, body.blocked, changes=True)
     return {"user": name, "blocked": body.blocked}
 
 
@@ -133,13 +201,16 @@ class Plan(BaseModel):
 
 @router.put("/admin/plans/{name}", dependencies=[Depends(admin)])
 async def plan(name: str, body: Plan) -> dict:
-    await _call(store.set_plan, _dsn(), name, body.rpm, body.tpm, body.monthly_budget_usd)
+    await _call(store.set_plan, _dsn(), name, body.rpm, body.tpm, body.monthly_budget_usd, changes=True)
     return {"plan": name, **body.model_dump()}
 
 
-def mount() -> None:
+def mount(on_change: Callable[[], None] | None = None) -> None:
     """Add the portal's routes to the running LiteLLM app (once)."""
+    global _on_change
     from litellm.proxy.proxy_server import app
 
+    if on_change is not None:
+        _on_change = on_change
     if not any(getattr(route, "path", "").startswith("/portal") for route in app.routes):
         app.include_router(router)

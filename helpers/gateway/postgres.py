@@ -23,6 +23,7 @@ import psycopg
 
 from .. import processes
 from ..errors import PlatformError, SetupError
+from ..secretfiles import write_secret
 from ..settings import get_settings
 
 DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")  # Debian and Ubuntu: /usr/lib/postgresql/<major>/bin, not on PATH
@@ -101,8 +102,7 @@ def _credentials(folder: Path) -> dict:
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         _give_to_service_user(folder)
-        path.write_text(json.dumps({"user": "maas", "password": secrets.token_urlsafe(18)}))
-        path.chmod(0o600)
+        write_secret(path, json.dumps({"user": "maas", "password": secrets.token_urlsafe(18)}))
     return json.loads(path.read_text())
 
 
@@ -110,9 +110,8 @@ def _initdb(folder: Path, credentials: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     _give_to_service_user(folder)
     pwfile = folder / "pwfile"
-    pwfile.write_text(credentials["password"] + "\n")
-    pwfile.chmod(0o600)
-    _give_to_service_user(pwfile)
+    write_secret(pwfile, credentials["password"] + "\n")
+    _give_to_service_user(pwfile)  # initdb runs as that user; the file stays 0600
     run = subprocess.run(
         _as_service_user([_binary("initdb"), "-D", str(folder / "data"), "-U", credentials["user"],
                           f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]),
@@ -145,7 +144,7 @@ def start_postgres(port: int | None = None, timeout_s: float = 60.0) -> Postgres
     credentials = _credentials(folder)
     if not (folder / "data" / "PG_VERSION").is_file():
         _initdb(folder, credentials)
-    port = processes.claim_port(port, settings.host)
+    port = processes.sticky_port(folder / "port", port, settings.host)  # the gateway finds it where it was
     log = settings.logs_dir / "postgres.log"
     command = [_binary("postgres"), "-D", str(folder / "data"), "-p", str(port), "-k", str(folder),
                "-c", f"listen_addresses={settings.host}", "-c", "max_connections=200",

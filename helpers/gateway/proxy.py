@@ -11,20 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import yaml
 
+from .. import prices as price_table
 from .. import processes
 from ..errors import PlatformError, SetupError
 from ..platform.base import Deployment
+from ..secretfiles import write_secret
 from ..settings import get_settings
 from . import postgres
-from .store import DSN_ENV
-
-DEFAULT_PRICE_PER_MILLION_TOKENS = 0.50  # USD; Lab 6 derives it from a GPU's hourly cost
+from .store import DSN_ENV, SPILL_ENV
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,21 @@ def admin_key() -> str:
     """LiteLLM's admin key: generated once, readable only by you, never needed by attendees."""
     path = _folder() / "master_key"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("sk-admin-" + secrets.token_urlsafe(24))
-        path.chmod(0o600)
+        write_secret(path, "sk-admin-" + secrets.token_urlsafe(24))
     return path.read_text().strip()
 
 
-def render_config(deployments: list[Deployment], price_per_million_tokens: dict[str, float] | None = None) -> dict:
-    """LiteLLM's config: one route per deployment, priced per token, our auth and ledger."""
-    prices = price_per_million_tokens or {}
+def render_config(deployments: list[Deployment], prices: Mapping[str, price_table.Price] | None = None) -> dict:
+    """LiteLLM's config: one route per deployment, our auth and ledger, each model priced per prompt and
+    completion token from the price table (catalog/prices.yaml, or ``prices`` to override it)."""
     model_list = []
     for d in sorted(deployments, key=lambda d: d.name):
-        per_token = prices.get(d.name, DEFAULT_PRICE_PER_MILLION_TOKENS) / 1e6
+        price = price_table.price_of(d.name, prices)
         model_list.append({
             "model_name": d.name,
             "litellm_params": {"model": f"hosted_vllm/{d.name}", "api_base": d.endpoint, "api_key": "none",
-                               "input_cost_per_token": per_token, "output_cost_per_token": per_token},
+                               "input_cost_per_token": round(price.prompt_usd_per_million / 1e6, 12),
+                               "output_cost_per_token": round(price.completion_usd_per_million / 1e6, 12)},
         })
     return {
         "model_list": model_list,
@@ -98,16 +98,7 @@ def start_gateway(deployments: list[Deployment], price_per_million_tokens: dict[
     if record and record.get("config_sha256") == digest:
         return running_gateway()
     stop_gateway()
-    return _start(config, digest, port or _saved_port(), timeout_s)
-
-
-def _saved_port() -> int | None:
-    """The port the gateway had last time, if still free: applications keep their endpoint."""
-    path = _folder() / "port"
-    if not path.is_file():
-        return None
-    port = int(path.read_text())
-    return port if processes.port_is_free(port, get_settings().host) else None
+    return _start(config, digest, port, timeout_s)
 
 
 def _start(config: dict, digest: str, port: int | None, timeout_s: float) -> Gateway:
@@ -122,14 +113,14 @@ def _start(config: dict, digest: str, port: int | None, timeout_s: float) -> Gat
     config_path = _folder() / "litellm.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = processes.claim_port(port, settings.host)
-    (_folder() / "port").write_text(str(port))
+    port = processes.sticky_port(_folder() / "port", port, settings.host)
     log = settings.logs_dir / "gateway.log"
     url = f"http://{settings.host}:{port}/v1"
     models = tuple(m["model_name"] for m in config["model_list"])
     env = {DSN_ENV: dsn, "LITELLM_MASTER_KEY": admin_key(), "MAAS_GATEWAY_URL": url,
            "MAAS_GATEWAY_MODELS": ",".join(models), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "PYTHONPATH": str(settings.root), "LITELLM_LOG": "ERROR", "NO_DOCS": "True"}
+           "PYTHONPATH": str(settings.root),
+           SPILL_ENV: str(_folder() / "unwritten-ledger-rows.jsonl"), "LITELLM_LOG": "ERROR", "NO_DOCS": "True"}
     command = [str(python.parent / "litellm"), "--config", str(config_path), "--host", settings.host,
                "--port", str(port), "--num_workers", "1"]
     handle = processes.start(command, log, env)

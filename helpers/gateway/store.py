@@ -8,63 +8,25 @@ notebooks (the workshop venv) share it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg.rows import dict_row
 
+from . import migrations
+
 KEY_PREFIX = "sk-maas-"
 DSN_ENV = "MAAS_GATEWAY_DSN"  # how the plugin inside LiteLLM finds the database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS plans (
-    name               text PRIMARY KEY,
-    rpm                integer NOT NULL CHECK (rpm > 0),
-    tpm                integer NOT NULL CHECK (tpm > 0),
-    monthly_budget_usd double precision NOT NULL CHECK (monthly_budget_usd >= 0)
-);
-CREATE TABLE IF NOT EXISTS users (
-    name              text PRIMARY KEY,
-    team              text NOT NULL DEFAULT 'unassigned',
-    blocked           boolean NOT NULL DEFAULT false,
-    monthly_token_cap bigint CHECK (monthly_token_cap >= 0),  -- NULL: no cap
-    portal_token_hash text UNIQUE  -- the user's login to the self-service portal
-);
-CREATE TABLE IF NOT EXISTS applications (
-    id         bigserial PRIMARY KEY,
-    user_name  text NOT NULL REFERENCES users (name),
-    name       text NOT NULL,
-    key_hash   text NOT NULL UNIQUE,
-    key_hint   text NOT NULL,  -- the first characters, to recognise a key in a list
-    models     text[] NOT NULL,
-    plan       text NOT NULL REFERENCES plans (name),
-    created_at timestamptz NOT NULL DEFAULT now(),
-    revoked_at timestamptz,
-    UNIQUE (user_name, name)
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    id                bigserial PRIMARY KEY,
-    ts                timestamptz NOT NULL,
-    user_name         text NOT NULL,
-    team              text NOT NULL,
-    application       text NOT NULL,
-    model             text NOT NULL,
-    prompt_tokens     integer NOT NULL,
-    completion_tokens integer NOT NULL,
-    latency_ms        real NOT NULL,
-    status            text NOT NULL,  -- success, failure, refused, rate_limited
-    cost_usd          double precision NOT NULL,
-    request_id        text
-);
-ALTER TABLE users ADD COLUMN IF NOT EXISTS portal_token_hash text UNIQUE;  -- ledgers made before the portal
-CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
-CREATE INDEX IF NOT EXISTS ledger_user_ts ON ledger (user_name, ts);
-"""
+SPILL_ENV = "MAAS_GATEWAY_SPILL"  # where the plugin keeps rows it could not write when the gateway stops
 
 LEDGER_COLUMNS = ("ts", "user_name", "team", "application", "model", "prompt_tokens",
                   "completion_tokens", "latency_ms", "status", "cost_usd", "request_id")
+WRITTEN_COLUMNS = LEDGER_COLUMNS + ("ttft_ms",)  # what the gateway writes per request
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]{0,79}")  # application names: no "/", no control characters
+ROTATION_GRACE = timedelta(minutes=10)  # a rotated key keeps working this long
 
 DEFAULT_PLANS = {  # name: (requests/min, tokens/min, monthly budget in USD)
     "trial": (30, 20_000, 0.05),
@@ -79,7 +41,7 @@ class StoreError(ValueError):
 
 @dataclass(frozen=True)
 class Application:
-    """An application as its owner sees it; the key itself only once, at creation."""
+    """An application as its owner sees it; the key itself only once, at creation or rotation."""
 
     id: int
     user: str
@@ -89,37 +51,67 @@ class Application:
     key_hint: str
     created_at: datetime
     revoked_at: datetime | None
-    key: str | None = None  # set only in the answer to create_application
+    expires_at: datetime | None = None
+    key: str | None = None  # set only in the answer to create_application / rotate_application
 
     def __repr__(self) -> str:  # a key never lands in a notebook output by accident
         shown = "'sk-maas-…(shown once)'" if self.key else None
         return (f"Application(id={self.id}, user={self.user!r}, name={self.name!r}, models={self.models}, "
-                f"plan={self.plan!r}, key_hint={self.key_hint!r}, key={shown})")
+                f"plan={self.plan!r}, key_hint={self.key_hint!r}, expires_at={self.expires_at}, key={shown})")
 
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def connect(dsn: str) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
 
 
-def init_schema(dsn: str, plans: dict[str, tuple[int, int, float]] = DEFAULT_PLANS) -> None:
-    """Create the tables (idempotent) and the default plans if missing."""
+def init_schema(dsn: str, plans: dict[str, tuple[int, int, float]] = DEFAULT_PLANS) -> list[int]:
+    """Bring the tables to the latest version (migrations; idempotent) and add missing default plans."""
+    applied = migrations.migrate(dsn)
     with connect(dsn) as conn:
-        conn.execute(SCHEMA)
         for name, (rpm, tpm, budget) in plans.items():
             conn.execute("INSERT INTO plans VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
                          (name, rpm, tpm, budget))
+    return applied
 
 
-def ensure_user(dsn: str, user: str, team: str = "unassigned") -> None:
-    """Register a user (idempotent; an existing user keeps its team)."""
-    if not user or not user.strip():
-        raise StoreError("a user name is required")
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def _key_hint(key: str) -> str:
+    return key[:len(KEY_PREFIX) + 4]
+
+
+def _plan_names(conn: psycopg.Connection) -> list[str]:
+    return [row["name"] for row in conn.execute("SELECT name FROM plans ORDER BY name")]
+
+
+def _check_plan(conn: psycopg.Connection, plan: str) -> None:
+    if plan not in _plan_names(conn):
+        raise StoreError(f"unknown plan {plan!r}; plans: {_plan_names(conn)}")
+
+
+def _user_row(conn: psycopg.Connection, user: str) -> dict:
+    row = conn.execute("SELECT * FROM users WHERE name = %s", (user,)).fetchone()
+    if row is None:
+        raise StoreError(f"unknown user {user!r}; the platform team registers users first")
+    return row
+
+
+# --- users and their portal logins -------------------------------------------------------
+
+def ensure_user(dsn: str, user: str, team: str = "unassigned", plan: str = "standard") -> None:
+    """Register a user on a plan (idempotent; an existing user keeps their team and plan)."""
+    if not user or not user.strip() or not NAME_PATTERN.fullmatch(user):
+        raise StoreError(f"user name {user!r}: use letters, digits, '.', '_', '-' (at most 80 characters)")
     with connect(dsn) as conn:
-        conn.execute("INSERT INTO users (name, team) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (user, team))
+        _check_plan(conn, plan)
+        conn.execute("INSERT INTO users (name, team, plan) VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                     (user, team, plan))
 
 
 def issue_portal_token(dsn: str, user: str) -> str:
@@ -139,83 +131,125 @@ def user_for_portal_token(dsn: str, token: str) -> str | None:
     return row["name"] if row else None
 
 
-def _plan_names(conn: psycopg.Connection) -> list[str]:
-    return [row["name"] for row in conn.execute("SELECT name FROM plans ORDER BY name")]
+# --- applications and their keys ---------------------------------------------------------
 
+def create_application(dsn: str, user: str, name: str, models: list[str], known_models: list[str] | None = None,
+                       expires_in_days: float | None = None, plan: str | None = None) -> Application:
+    """A new application with a fresh key for the given models, on the user's plan. The key is shown once.
 
-def create_application(dsn: str, user: str, name: str, models: list[str], plan: str = "standard",
-                       known_models: list[str] | None = None) -> Application:
-    """A new application with a fresh key for the given models and plan. The key is shown once."""
+    Plans are granted by the platform team (``grant_plan``); naming another plan here is refused.
+    """
+    if not NAME_PATTERN.fullmatch(name or ""):
+        raise StoreError(f"application name {name!r}: use letters, digits, spaces, '.', '_', '-' "
+                         "(at most 80 characters, no '/')")
     if not models:
         raise StoreError("an application needs at least one model")
     unknown = sorted(set(models) - set(known_models)) if known_models is not None else []
     if unknown:
         raise StoreError(f"unknown model(s) {unknown}; the gateway serves {sorted(known_models)}")
-    key = KEY_PREFIX + secrets.token_urlsafe(24)
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise StoreError("expires_in_days must be positive (or omitted for a key that does not expire)")
+    key = _new_key()
     with connect(dsn) as conn:
-        if plan not in _plan_names(conn):
-            raise StoreError(f"unknown plan {plan!r}; plans: {_plan_names(conn)}")
-        if not conn.execute("SELECT 1 FROM users WHERE name = %s", (user,)).fetchone():
-            raise StoreError(f"unknown user {user!r}; register it first (ensure_user)")
+        granted = _user_row(conn, user)["plan"]
+        if plan is not None and plan != granted:
+            raise StoreError(f"your plan is {granted!r}; plans are granted by the platform team. "
+                             f"Ask for {plan!r} with a plan request (Portal.request_plan).")
+        expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             row = conn.execute(
-                "INSERT INTO applications (user_name, name, key_hash, key_hint, models, plan) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-                (user, name, hash_key(key), key[:len(KEY_PREFIX) + 4], list(models), plan)).fetchone()
+                "INSERT INTO applications (user_name, name, key_hash, key_hint, models, plan, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                (user, name, hash_key(key), _key_hint(key), list(models), granted, expires)).fetchone()
         except psycopg.errors.UniqueViolation:
             raise StoreError(f"{user!r} already has an application named {name!r} (revoked ones keep "
                              "their name); pick another name") from None
-    return _application(row, key)
+    return _application(row, granted, key)
 
 
-def _application(row: dict, key: str | None = None) -> Application:
-    return Application(row["id"], row["user_name"], row["name"], list(row["models"]), row["plan"],
-                       row["key_hint"], row["created_at"], row["revoked_at"], key)
+def _application(row: dict, plan: str, key: str | None = None) -> Application:
+    return Application(row["id"], row["user_name"], row["name"], list(row["models"]), plan, row["key_hint"],
+                       row["created_at"], row["revoked_at"], row.get("expires_at"), key)
 
 
 def list_applications(dsn: str, user: str) -> list[Application]:
     """A user's applications, newest first (keys are never shown again)."""
     with connect(dsn) as conn:
-        rows = conn.execute("SELECT * FROM applications WHERE user_name = %s ORDER BY id DESC", (user,))
-        return [_application(row) for row in rows]
+        rows = conn.execute("SELECT a.*, u.plan AS user_plan FROM applications a JOIN users u ON u.name = a.user_name "
+                            "WHERE a.user_name = %s ORDER BY a.id DESC", (user,))
+        return [_application(row, row["user_plan"]) for row in rows]
 
 
 def revoke_application(dsn: str, user: str, name: str) -> None:
-    """Revoke an application's key at once; its usage stays in the ledger."""
+    """Revoke an application's key (and a rotated-out key still in its grace period) at once; usage stays."""
     with connect(dsn) as conn:
-        row = conn.execute("UPDATE applications SET revoked_at = now() WHERE user_name = %s AND name = %s "
-                           "AND revoked_at IS NULL RETURNING id", (user, name)).fetchone()
+        row = conn.execute("UPDATE applications SET revoked_at = now(), previous_key_valid_until = NULL "
+                           "WHERE user_name = %s AND name = %s AND revoked_at IS NULL RETURNING id",
+                           (user, name)).fetchone()
     if row is None:
         raise StoreError(f"{user!r} has no active application named {name!r}")
 
 
-def month_start(now: datetime | None = None) -> datetime:
-    now = now or datetime.now(timezone.utc)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def rotate_application(dsn: str, user: str, name: str, grace: timedelta = ROTATION_GRACE) -> Application:
+    """A new key for an application; the old one keeps working for ``grace``, then stops. Shown once."""
+    key = _new_key()
+    with connect(dsn) as conn:
+        row = conn.execute(
+            "UPDATE applications SET previous_key_hash = key_hash, previous_key_valid_until = now() + %s, "
+            "key_hash = %s, key_hint = %s WHERE user_name = %s AND name = %s AND revoked_at IS NULL RETURNING *",
+            (grace, hash_key(key), _key_hint(key), user, name)).fetchone()
+        if row is None:
+            raise StoreError(f"{user!r} has no active application named {name!r}")
+        plan = _user_row(conn, user)["plan"]
+    return _application(row, plan, key)
 
 
-# The plugin's queries (it runs them on its own async connections, inside LiteLLM).
-KEY_LOOKUP_SQL = (  # everything needed to admit a request made with a key, by the key's hash
-    "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, u.team, u.blocked, "
-    "u.monthly_token_cap, p.name AS plan, p.rpm, p.tpm, p.monthly_budget_usd "
-    "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = a.plan "
-    "WHERE a.key_hash = %s")
-MONTH_USAGE_SQL = (  # params: application, user, month start -> the application's spend, the user's tokens
-    "SELECT coalesce(sum(cost_usd) FILTER (WHERE application = %s), 0) AS spend, "
-    "coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens FROM ledger WHERE user_name = %s AND ts >= %s")
-LEDGER_INSERT_SQL = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS)}) "
-                     f"VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))})")
+# --- plans: asked for by developers, granted by the platform team ------------------------
+
+def request_plan(dsn: str, user: str, plan: str, reason: str = "") -> dict:
+    """A developer asks for a plan; an admin grants or declines it."""
+    with connect(dsn) as conn:
+        _check_plan(conn, plan)
+        if _user_row(conn, user)["plan"] == plan:  # asking twice (a notebook run again) is not an error
+            return {"user_name": user, "plan": plan, "status": "already granted"}
+        return conn.execute("INSERT INTO plan_requests (user_name, plan, reason) VALUES (%s, %s, %s) "
+                            "RETURNING id, user_name, plan, reason, requested_at, 'pending' AS status",
+                            (user, plan, reason[:500])).fetchone()
 
 
-# --- admin -----------------------------------------------------------------------------
+def plan_requests(dsn: str, pending_only: bool = True) -> list[dict]:
+    with connect(dsn) as conn:
+        return list(conn.execute("SELECT * FROM plan_requests WHERE NOT %s OR decided_at IS NULL ORDER BY id",
+                                 (pending_only,)))
+
+
+def grant_plan(dsn: str, user: str, plan: str) -> None:
+    """Put a user on a plan (admin); every key of theirs follows within a second. Closes their pending requests."""
+    with connect(dsn) as conn, conn.transaction():
+        _check_plan(conn, plan)
+        _user_row(conn, user)
+        conn.execute("UPDATE users SET plan = %s WHERE name = %s", (plan, user))
+        conn.execute("UPDATE plan_requests SET decided_at = now(), "
+                     "decision = CASE WHEN plan = %s THEN 'granted' ELSE 'declined' END "
+                     "WHERE user_name = %s AND decided_at IS NULL", (plan, user))
+
 
 def set_plan(dsn: str, name: str, rpm: int, tpm: int, monthly_budget_usd: float) -> None:
-    """Create or change a plan; every application on it follows at its next request."""
+    """Create or change a plan (admin); every user on it follows within a second."""
+    if not NAME_PATTERN.fullmatch(name or ""):
+        raise StoreError(f"plan name {name!r}: use letters, digits, '.', '_', '-'")
     with connect(dsn) as conn:
         conn.execute("INSERT INTO plans VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
                      "rpm = EXCLUDED.rpm, tpm = EXCLUDED.tpm, monthly_budget_usd = EXCLUDED.monthly_budget_usd",
                      (name, rpm, tpm, monthly_budget_usd))
 
+
+def plans(dsn: str) -> list[dict]:
+    with connect(dsn) as conn:
+        return list(conn.execute("SELECT * FROM plans ORDER BY monthly_budget_usd, name"))
+
+
+# --- admin: caps and blocks --------------------------------------------------------------
 
 def cap_user(dsn: str, user: str, monthly_tokens: int | None) -> None:
     """Cap a user's tokens this month (None lifts the cap)."""
@@ -234,21 +268,104 @@ def _update_user(dsn: str, user: str, column: str, value) -> None:
         raise StoreError(f"unknown user {user!r}")
 
 
+# --- usage, from the hourly rollups -------------------------------------------------------
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def usage_summary(dsn: str, user: str | None = None, since: datetime | None = None) -> list[dict]:
     """Requests, tokens and cost per user, application and model (one user, or everyone)."""
-    since = since or month_start()
-    query = ("SELECT user_name, application, model, count(*) AS requests, "
+    query = ("SELECT user_name, application, model, sum(requests) AS requests, "
              "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
-             "sum(cost_usd) AS cost_usd FROM ledger WHERE ts >= %s AND (%s::text IS NULL OR user_name = %s) "
+             "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %s AND (%s::text IS NULL OR user_name = %s) "
              "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
     with connect(dsn) as conn:
-        return list(conn.execute(query, (since, user, user)))
+        return [_plain(row) for row in conn.execute(query, (_hour(since or month_start()), user, user))]
 
 
 def top_consumers(dsn: str, limit: int = 10, since: datetime | None = None) -> list[dict]:
     """The users with the most tokens since a time (this month by default)."""
     with connect(dsn) as conn:
-        return list(conn.execute(
-            "SELECT user_name, team, count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, "
-            "sum(cost_usd) AS cost_usd FROM ledger WHERE ts >= %s GROUP BY 1, 2 ORDER BY tokens DESC LIMIT %s",
-            (since or month_start(), limit)))
+        return [_plain(row) for row in conn.execute(
+            "SELECT user_name, team, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, "
+            "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %s GROUP BY 1, 2 ORDER BY tokens DESC LIMIT %s",
+            (_hour(since or month_start()), limit))]
+
+
+def refusals(dsn: str, user: str | None = None, since: datetime | None = None) -> list[dict]:
+    """Refused requests per user, application and reason (counted per hour, not stored one by one)."""
+    with connect(dsn) as conn:
+        return [_plain(row) for row in conn.execute(
+            "SELECT user_name, application, reason, sum(requests) AS requests FROM refusals_hourly "
+            "WHERE hour >= %s AND (%s::text IS NULL OR user_name = %s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            (_hour(since or month_start()), user, user))]
+
+
+def remaining(dsn: str, user: str) -> dict:
+    """What a user has left this month: budget (their plan) and tokens (their cap)."""
+    with connect(dsn) as conn:
+        who = conn.execute(MONTH_USAGE_SQL, (user, month_start())).fetchone()
+        row = conn.execute("SELECT u.plan, u.monthly_token_cap, p.monthly_budget_usd, p.rpm, p.tpm FROM users u "
+                           "JOIN plans p ON p.name = u.plan WHERE u.name = %s", (user,)).fetchone()
+    if row is None:
+        raise StoreError(f"unknown user {user!r}")
+    return usage_left(row, float(who["spend"]), int(who["tokens"]))
+
+
+def usage_left(row: dict, spend: float, tokens: int) -> dict:
+    """Plan, spend and what is left, from a user's plan row and this month's usage (shared with the plugin)."""
+    cap = row["monthly_token_cap"]
+    return {"plan": row["plan"], "monthly_budget_usd": row["monthly_budget_usd"], "spent_usd": spend,
+            "budget_left_usd": max(0.0, row["monthly_budget_usd"] - spend), "tokens_used": tokens,
+            "monthly_token_cap": cap, "tokens_left": None if cap is None else max(0, cap - tokens)}
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _plain(row: dict) -> dict:
+    """Numbers as int/float (PostgreSQL's sums arrive as Decimal)."""
+    return {k: (int(v) if k in ("requests", "prompt_tokens", "completion_tokens", "tokens") and v is not None
+                else float(v) if k == "cost_usd" and v is not None else v) for k, v in row.items()}
+
+
+# --- the plugin's queries (it runs them on its own async connections, inside LiteLLM) ------
+
+KEY_LOOKUP_SQL = (  # everything needed to admit a request made with a key (current or in its grace period)
+    "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, a.expires_at, "
+    "a.key_hash = %(hash)s AS current_key, a.previous_key_valid_until, u.team, u.blocked, "
+    "u.monthly_token_cap, u.plan, p.rpm, p.tpm, p.monthly_budget_usd "
+    "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = u.plan "
+    "WHERE a.key_hash = %(hash)s OR a.previous_key_hash = %(hash)s")
+MONTH_USAGE_SQL = (  # params: user, month start -> the user's spend and tokens this month, from the rollups
+    "SELECT coalesce(sum(cost_usd), 0) AS spend, coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens "
+    "FROM usage_hourly WHERE user_name = %s AND hour >= %s")
+
+_ROLLUP = ", ".join(migrations.ROLLUP_KEYS)
+APPEND_ROWS_SQL = (  # the one way rows enter the ledger: new rows, and their hourly rollups, in one statement
+    "WITH new AS (INSERT INTO ledger ({columns}) {source} ON CONFLICT (request_id) DO NOTHING "
+    "RETURNING ts, " + _ROLLUP + ", prompt_tokens, completion_tokens, cost_usd) "
+    "INSERT INTO usage_hourly AS u (hour, " + _ROLLUP + ", requests, prompt_tokens, completion_tokens, cost_usd) "
+    "SELECT date_trunc('hour', ts, 'UTC'), " + _ROLLUP + ", count(*), sum(prompt_tokens), sum(completion_tokens), "
+    "sum(cost_usd) FROM new GROUP BY 1, 2, 3, 4, 5, 6 "
+    "ON CONFLICT (hour, " + _ROLLUP + ") DO UPDATE SET requests = u.requests + EXCLUDED.requests, "
+    "prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, "
+    "completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens, cost_usd = u.cost_usd + EXCLUDED.cost_usd")
+_TYPES = {"ts": "timestamptz", "prompt_tokens": "integer", "completion_tokens": "integer", "latency_ms": "real",
+          "cost_usd": "double precision", "ttft_ms": "real"}
+BATCH_INSERT_SQL = APPEND_ROWS_SQL.format(  # params: one array per column of WRITTEN_COLUMNS
+    columns=", ".join(WRITTEN_COLUMNS),
+    source="SELECT * FROM unnest(" + ", ".join(f"%s::{_TYPES.get(c, 'text')}[]" for c in WRITTEN_COLUMNS) + ")")
+REFUSALS_SQL = (  # params: hour, user, application, reason, count
+    "INSERT INTO refusals_hourly AS r VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hour, user_name, application, reason) "
+    "DO UPDATE SET requests = r.requests + EXCLUDED.requests")
+
+
+def append_staged_rows(conn: psycopg.Connection, staging_table: str) -> None:
+    """Move rows COPY-ed into a staging table into the ledger, rollups kept in step (bulk loads)."""
+    sql = APPEND_ROWS_SQL.format(columns=", ".join(LEDGER_COLUMNS),
+                                 source=f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {staging_table}")
+    conn.execute(sql)

@@ -28,6 +28,7 @@ def test_a_month_survives_the_round_trip_and_analyses_the_same(database):
     assert back["cost_usd"].sum() == pytest.approx(month["cost_usd"].sum())
     assert back["ts"].min() == month["ts"].min() and back["ts"].max() == month["ts"].max()
     expected = usage.usage_by(usage.as_ledger_frame(month), "team")["tokens"]
-    tables, stats = usage.analyse_in_fresh_process(dsn, usd_per_million_tokens=1.0)
+    tables, stats = usage.analyse_in_fresh_process(dsn)
     assert {str(k): int(v) for k, v in tables["by_team"]["tokens"].items()} == {str(k): int(v) for k, v in expected.items()}
+    assert tables["chargeback_by_team"]["usd"].sum() == pytest.approx(month["cost_usd"].sum())  # one price table
     assert stats["rows"] == len(month) and stats["seconds"] > 0 and stats["peak_memory_gb"] > 0.05

@@ -91,6 +91,9 @@ def test_lab6_analyses_a_month_of_19000_employees_and_caps_a_user(summary):
     lab6 = figures(summary, "lab06")
     assert lab6["live_rows"] > 0 and lab6["cap_refusal_status"] == 402
     assert lab6["price_per_million_tokens"] == 0.80 / (lab6["measured_tokens_per_s"] * 3600 * 0.5) * 1e6
+    assert lab6["my_gateway_usd"] > 0 and lab6["my_gateway_usd"] == pytest.approx(lab6["my_table_usd"])  # one table
+    tiny = lab6["parasol_tiny_price"]
+    assert tiny["completion_usd_per_million"] > tiny["prompt_usd_per_million"] > 0
     expected = synthetic.expected_requests()  # the pinned month of the default profile
     assert lab6["synthetic_expected_rows"] == pytest.approx(expected)
     assert lab6["synthetic_rows"] >= 10_000_000 and abs(lab6["synthetic_rows"] / expected - 1) < 0.05

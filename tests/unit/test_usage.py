@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from helpers import synthetic, usage
+from helpers import prices, synthetic, usage
 from helpers.gateway.store import LEDGER_COLUMNS
+from helpers.prices import Price
 
 
 def ledger(rows: list[tuple]) -> pd.DataFrame:
@@ -16,12 +17,13 @@ def ledger(rows: list[tuple]) -> pd.DataFrame:
     return usage.as_ledger_frame(frame)
 
 
-KNOWN = ledger([
+KNOWN_ROWS = [
     ("2026-11-20 09:10", "ana", "red", "granite", 100, 50),
     ("2026-11-20 09:40", "ana", "red", "llama", 10, 5),
     ("2026-11-20 10:05", "ben", "blue", "granite", 1000, 500),
     ("2026-11-19 10:05", "ben", "blue", "granite", 1, 1),
-])
+]
+KNOWN = ledger(KNOWN_ROWS)
 
 
 def test_usage_by_user_sums_tokens_and_sorts_heaviest_first():
@@ -46,10 +48,21 @@ def test_price_per_million_tokens_pays_for_the_gpu():
         usage.price_per_million_tokens(1.0, 1000, 0)
 
 
-def test_chargeback_bills_tokens_at_the_price_and_shares_add_up():
-    bill = usage.chargeback(KNOWN, usd_per_million_tokens=2.0, by="team")
-    assert bill.loc["blue", "usd"] == pytest.approx(1502 / 1e6 * 2)
+PRICES = {"granite": Price(1.0, 3.0), "default": Price(10.0, 20.0)}  # llama is unlisted: it pays the default
+
+
+def test_chargeback_prices_prompt_and_completion_tokens_of_each_model_apart():
+    bill = usage.chargeback(KNOWN, PRICES, by="team")
+    assert bill.loc["blue", "usd"] == pytest.approx((1001 * 1.0 + 501 * 3.0) / 1e6)
+    assert bill.loc["red", "usd"] == pytest.approx((100 * 1.0 + 50 * 3.0 + 10 * 10.0 + 5 * 20.0) / 1e6)
+    assert bill.loc["red", "prompt_tokens"] == 110 and bill.loc["red", "completion_tokens"] == 55
     assert bill["share"].sum() == pytest.approx(1.0) and bill.index[0] == "blue"
+
+
+def test_chargeback_uses_the_committed_table_like_the_gateway():
+    bill = usage.chargeback(KNOWN, by="user_name")
+    expected = sum(prices.cost_usd(m, p, c) for _, u, _, m, p, c in KNOWN_ROWS if u == "ana")
+    assert bill.loc["ana", "usd"] == pytest.approx(expected)
 
 
 def test_cap_savings_counts_only_tokens_above_the_cap():
@@ -86,4 +99,9 @@ def test_the_synthetic_users_are_heavy_tailed_and_refusals_use_no_tokens(small_m
     per_user = usage.usage_by(small_month, "user_name")["tokens"]
     assert per_user.head(len(per_user) // 100).sum() > 0.08 * per_user.sum()  # 1% of users, >8% of tokens
     assert (small_month.loc[small_month["status"] != "success", "tokens"] == 0).all()
+
+
+def test_the_synthetic_ledger_costs_what_the_price_table_bills(small_month):
+    bill = usage.chargeback(small_month, by="team")
+    assert bill["usd"].sum() == pytest.approx(small_month["cost_usd"].sum())
     assert small_month["model"].nunique() == 4 and small_month["team"].nunique() > 5

@@ -1,0 +1,161 @@
+"""The gateway's schema as numbered migrations: a database made by any earlier version upgrades in place.
+
+Instructors prepare machines days ahead, so keys, plans and ledgers written by an
+older version must keep working. Each migration runs once, in its own transaction,
+and is recorded in ``schema_migrations``. Version 1 is the schema of commit 0478c47
+(the first released gateway); later versions only add to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+ROLLUP_KEYS = ("user_name", "team", "application", "model", "status")
+
+MIGRATIONS = (
+    Migration(1, "plans, users, applications (keys) and the usage ledger (as released in 0478c47)", """
+CREATE TABLE IF NOT EXISTS plans (
+    name               text PRIMARY KEY,
+    rpm                integer NOT NULL CHECK (rpm > 0),
+    tpm                integer NOT NULL CHECK (tpm > 0),
+    monthly_budget_usd double precision NOT NULL CHECK (monthly_budget_usd >= 0)
+);
+CREATE TABLE IF NOT EXISTS users (
+    name              text PRIMARY KEY,
+    team              text NOT NULL DEFAULT 'unassigned',
+    blocked           boolean NOT NULL DEFAULT false,
+    monthly_token_cap bigint CHECK (monthly_token_cap >= 0),
+    portal_token_hash text UNIQUE
+);
+CREATE TABLE IF NOT EXISTS applications (
+    id         bigserial PRIMARY KEY,
+    user_name  text NOT NULL REFERENCES users (name),
+    name       text NOT NULL,
+    key_hash   text NOT NULL UNIQUE,
+    key_hint   text NOT NULL,
+    models     text[] NOT NULL,
+    plan       text NOT NULL REFERENCES plans (name),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz,
+    UNIQUE (user_name, name)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    id                bigserial PRIMARY KEY,
+    ts                timestamptz NOT NULL,
+    user_name         text NOT NULL,
+    team              text NOT NULL,
+    application       text NOT NULL,
+    model             text NOT NULL,
+    prompt_tokens     integer NOT NULL,
+    completion_tokens integer NOT NULL,
+    latency_ms        real NOT NULL,
+    status            text NOT NULL,
+    cost_usd          double precision NOT NULL,
+    request_id        text
+);
+ALTER TABLE users ADD COLUMN IF NOT EXISTS portal_token_hash text UNIQUE;
+CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
+CREATE INDEX IF NOT EXISTS ledger_user_ts ON ledger (user_name, ts);
+"""),
+    Migration(2, "plans granted by admins, key expiry and rotation, one row per request, hourly rollups", """
+-- Plans belong to the platform team: each user has one, granted by an admin. A user keeps the
+-- plan of their newest active application (what they were using), 'standard' otherwise.
+INSERT INTO plans VALUES ('standard', 600, 200000, 5.0) ON CONFLICT (name) DO NOTHING;
+ALTER TABLE users ADD COLUMN plan text REFERENCES plans (name);
+UPDATE users u SET plan = coalesce(
+    (SELECT a.plan FROM applications a WHERE a.user_name = u.name AND a.revoked_at IS NULL ORDER BY a.id DESC LIMIT 1),
+    'standard');
+ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'standard', ALTER COLUMN plan SET NOT NULL;
+CREATE TABLE plan_requests (
+    id           bigserial PRIMARY KEY,
+    user_name    text NOT NULL REFERENCES users (name),
+    plan         text NOT NULL REFERENCES plans (name),
+    reason       text NOT NULL DEFAULT '',
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    decided_at   timestamptz,
+    decision     text CHECK (decision IN ('granted', 'declined'))
+);
+-- Keys can expire; a rotated key keeps working for a short grace period.
+ALTER TABLE applications ADD COLUMN expires_at timestamptz,
+                         ADD COLUMN previous_key_hash text UNIQUE,
+                         ADD COLUMN previous_key_valid_until timestamptz;
+-- One ledger row per request: a retried write of the same request id is ignored. Rows an
+-- earlier version wrote twice are moved aside (kept for audit), not deleted.
+ALTER TABLE ledger ADD COLUMN ttft_ms real;
+CREATE TABLE ledger_duplicates (LIKE ledger);
+WITH extra AS (
+    DELETE FROM ledger a USING ledger b
+    WHERE a.request_id IS NOT NULL AND a.request_id = b.request_id AND a.id > b.id
+    RETURNING a.*)
+INSERT INTO ledger_duplicates SELECT * FROM extra;
+CREATE UNIQUE INDEX ledger_request_id ON ledger (request_id);
+-- Refusals are counted per hour, not written row by row (a blocked user cannot flood the ledger).
+CREATE TABLE refusals_hourly (
+    hour        timestamptz NOT NULL,
+    user_name   text NOT NULL,
+    application text NOT NULL,
+    reason      text NOT NULL,
+    requests    bigint NOT NULL,
+    PRIMARY KEY (hour, user_name, application, reason)
+);
+-- Hourly rollups of the ledger, kept in step with it (see store.APPEND_ROWS_SQL): the budgets,
+-- caps, the portal's charts and Lab 6 read these, never the whole ledger.
+CREATE TABLE usage_hourly (
+    hour              timestamptz NOT NULL,
+    user_name         text NOT NULL,
+    team              text NOT NULL,
+    application       text NOT NULL,
+    model             text NOT NULL,
+    status            text NOT NULL,
+    requests          bigint NOT NULL,
+    prompt_tokens     bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    cost_usd          double precision NOT NULL,
+    PRIMARY KEY (hour, user_name, team, application, model, status)
+);
+CREATE INDEX usage_hourly_user_hour ON usage_hourly (user_name, hour);
+INSERT INTO usage_hourly
+SELECT date_trunc('hour', ts, 'UTC'), user_name, team, application, model, status,
+       count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
+FROM ledger GROUP BY 1, 2, 3, 4, 5, 6;
+"""),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def applied_versions(conn: psycopg.Connection) -> set[int]:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                 "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(dsn: str) -> list[int]:
+    """Apply the migrations this database lacks, in order, each in one transaction; the versions applied."""
+    applied: list[int] = []
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT pg_advisory_lock(4242)")  # two processes starting at once: one migrates
+        try:
+            done = applied_versions(conn)
+            conn.commit()
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql)
+                    conn.execute("INSERT INTO schema_migrations (version, description) VALUES (%s, %s)",
+                                 (migration.version, migration.description))
+                applied.append(migration.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(4242)")
+            conn.commit()
+    return applied
