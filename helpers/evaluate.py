@@ -93,7 +93,8 @@ def _offline() -> None:
         os.environ[var] = "1"
 
 
-def _run(model: str, model_args: dict, limit: int | None) -> dict[str, float]:
+def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...] = TASKS,
+         api_key: str | None = None) -> dict[str, float]:
     _offline()
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -101,13 +102,24 @@ def _run(model: str, model_args: dict, limit: int | None) -> dict[str, float]:
     manager = TaskManager(include_path=str(write_tasks()))
     # lm-eval's API models call asyncio.run(), which a notebook's running event loop forbids:
     # run it in a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        out = pool.submit(simple_evaluate, model=model, model_args=model_args, tasks=list(TASKS),
-                          task_manager=manager, limit=limit, log_samples=False, bootstrap_iters=0,
-                          batch_size=16).result()
+    chat = model == "local-chat-completions"  # chat APIs take messages: lm-eval builds them
+    previous_key = os.environ.pop("OPENAI_API_KEY", None)
+    if api_key:  # lm-eval's API models read the key here (model_args would print it in lm-eval's log)
+        os.environ["OPENAI_API_KEY"] = api_key
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            out = pool.submit(simple_evaluate, model=model, model_args=model_args, tasks=list(tasks),
+                              task_manager=manager, limit=limit, log_samples=False, bootstrap_iters=0,
+                              batch_size=1 if chat else 16, apply_chat_template=chat).result()
+    finally:
+        os.environ.pop("OPENAI_API_KEY", None)
+        if previous_key is not None:
+            os.environ["OPENAI_API_KEY"] = previous_key
     results = out["results"]
-    return {"exact_match": float(results["parasol_arith"]["exact_match,strip"]),
-            "mc_accuracy": float(results["parasol_arith_mc"]["acc,none"])}
+    scores = {"exact_match": float(results["parasol_arith"]["exact_match,strip"])}
+    if "parasol_arith_mc" in results:
+        scores["mc_accuracy"] = float(results["parasol_arith_mc"]["acc,none"])
+    return scores
 
 
 def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> dict[str, float]:
@@ -116,6 +128,23 @@ def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: in
             "tokenizer_backend": "huggingface", "tokenizer": str(tokenizer_dir), "num_concurrent": 8,
             "max_retries": 1}
     return _run("local-completions", args, limit)
+
+
+def evaluate_through_gateway(gateway_url: str, model: str, api_key: str, tokenizer_dir: str | Path,
+                             limit: int | None = None, chat: bool = False) -> dict[str, float]:
+    """lm-eval through the MaaS gateway with an application key, billed like any application.
+
+    ``local-completions`` sends text prompts (``tokenized_requests=False``: the gateway takes text,
+    not token IDs) and scores both tasks; ``local-chat-completions`` (chat=True) scores the generated
+    answers only (chat APIs return no log-likelihoods).
+    """
+    route = "chat/completions" if chat else "completions"
+    args = {"model": model, "base_url": f"{gateway_url}/{route}", "tokenizer_backend": "huggingface",
+            "tokenizer": str(tokenizer_dir), "num_concurrent": 8, "max_retries": 1, "tokenized_requests": False}
+    if chat:
+        return _run("local-chat-completions", {**args, "tokenizer_backend": None}, limit, ("parasol_arith",),
+                    api_key)
+    return _run("local-completions", args, limit, TASKS, api_key)
 
 
 def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> dict[str, float]:

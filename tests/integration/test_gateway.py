@@ -364,3 +364,24 @@ def test_a_model_server_that_died_gets_a_503_that_names_it(gateway, admin, devel
     assert f"Model '{MODELS[1]}' is not answering" in str(err.value) and "ssl" not in str(err.value).lower()
     rows = wait_for_rows(developer.user, 1)
     assert [r["status"] for r in rows] == ["failure"]
+
+
+def test_lm_eval_runs_through_the_gateway_with_a_key_and_every_token_is_billed(gateway, developer):
+    from helpers import evaluate
+    from helpers.models import ensure_tiny_model
+
+    platform, tokenizer = LocalPlatform(), ensure_tiny_model().path
+    app = developer.create_application("evaluation", [MODELS[0]])
+    before = vllm_counters_of(platform, MODELS[0])
+    through = evaluate.evaluate_through_gateway(gateway.url, MODELS[0], app["key"], tokenizer, limit=12)
+    used = vllm_counters_of(platform, MODELS[0]) - before
+    chat = evaluate.evaluate_through_gateway(gateway.url, MODELS[0], app["key"], tokenizer, limit=4, chat=True)
+    direct = evaluate.evaluate_served(platform.get(MODELS[0]), tokenizer, limit=12)
+    assert through == direct  # the same scores: text prompts through the gateway, token IDs direct
+    assert 0.0 <= chat["exact_match"] <= 1.0
+    rows = wait_for_rows(developer.user, 5)
+    time.sleep(1)
+    rows = ledger_rows(developer.user)
+    assert {r["status"] for r in rows} == {"success"}
+    completions_rows = rows[:len(rows) - 4]  # the chat run made 4 requests, after the completions run
+    assert sum(r["prompt_tokens"] + r["completion_tokens"] for r in completions_rows) == used
