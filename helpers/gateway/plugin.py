@@ -63,7 +63,7 @@ class Database:
     async def _get(self) -> AsyncConnectionPool:
         if self._pool is None:
             self._pool = AsyncConnectionPool(
-                os.environ[store.DSN_ENV], min_size=2, max_size=8, open=False, timeout=3.0,
+                os.environ[store.DSN_ENV], min_size=2, max_size=8, open=False, timeout=1.0,
                 kwargs={"autocommit": True, "row_factory": dict_row}, check=AsyncConnectionPool.check_connection)
             await self._pool.open(wait=False)
         return self._pool
@@ -113,16 +113,27 @@ class UsageCounters:
         self._flushes = 0
 
     async def used(self, user: str) -> Usage:
+        """This month's usage of a user; reloaded from the rollups every COUNTER_REFRESH_S (kept while
+        PostgreSQL is away)."""
         key = (user, store.month_start())
-        if key not in self._base:
-            while True:  # a batch written during the query would be counted twice or not at all: retry
-                flushes = self._flushes
-                row = await self._db.fetchone(store.MONTH_USAGE_SQL, key)
-                if flushes == self._flushes:
-                    break
-            self._base[key] = (time.monotonic(), Usage(float(row["spend"]), int(row["tokens"])))
-        base, queued = self._base[key][1], self._queued.get(key, Usage())
+        entry = self._base.get(key)
+        if entry is None or time.monotonic() - entry[0] > COUNTER_REFRESH_S:
+            try:
+                entry = await self._load(key)
+            except DatabaseDown:
+                if entry is None:
+                    raise
+        base, queued = entry[1], self._queued.get(key, Usage())
         return Usage(base.spend + queued.spend, base.tokens + queued.tokens)
+
+    async def _load(self, key: tuple[str, datetime]) -> tuple[float, Usage]:
+        while True:  # a batch written during the query would be counted twice or not at all: retry
+            flushes = self._flushes
+            row = await self._db.fetchone(store.MONTH_USAGE_SQL, key)
+            if flushes == self._flushes:
+                break
+        self._base[key] = (time.monotonic(), Usage(float(row["spend"]), int(row["tokens"])))
+        return self._base[key]
 
     def queued(self, row: dict) -> None:
         self._queued.setdefault((row["user_name"], store.month_start(row["ts"])), Usage()).add(*_row_usage(row))
@@ -134,12 +145,6 @@ class UsageCounters:
             self._queued.setdefault(key, Usage()).add(*_row_usage(row), sign=-1)
             if key in self._base:
                 self._base[key][1].add(*_row_usage(row))
-
-    def expire(self) -> None:
-        """Forget counters older than COUNTER_REFRESH_S: the next request reloads them from the rollups."""
-        now = time.monotonic()
-        for key in [k for k, (loaded, _) in self._base.items() if now - loaded > COUNTER_REFRESH_S]:
-            del self._base[key]
 
 
 class LedgerWriter:
@@ -213,7 +218,6 @@ class LedgerWriter:
             except DatabaseDown:
                 self._refusals.update(counts)
                 raise
-        self._counters.expire()
 
     def _spill_path(self) -> Path | None:
         return Path(os.environ[store.SPILL_ENV]) if os.environ.get(store.SPILL_ENV) else None
@@ -382,10 +386,37 @@ def ledger_row(payload: dict, request_id: str, status: str, prompt_tokens: int, 
             "ttft_ms": 1000.0 * (first_token - started) if streamed and first_token else None}
 
 
-def _is_connection_failure(error: BaseException) -> bool:
-    text = f"{type(error).__name__} {error}"
+def _is_connection_failure(text: str) -> bool:
     return any(s in text for s in ("APIConnectionError", "Cannot connect to host", "Connection refused",
-                                   "ConnectError", "ServerDisconnected"))
+                                   "ConnectError", "ServerDisconnected", "Connection error"))
+
+
+def _dead_model_message(model: str | None) -> str:
+    return (f"Model {model or 'requested'!r} is not answering: its server is down or restarting. Nothing was billed. "
+            "Retry in a minute; if it lasts, the platform team checks it with: python -m helpers status")
+
+
+def _name_dead_models() -> None:
+    """Answer a dead model server with a 503 that names the model on every route.
+
+    On some routes (``/v1/completions``) LiteLLM ignores what the failure hook returns and answers
+    500 "Connection error": its ProxyException handler is wrapped to say which model instead.
+    """
+    from litellm.proxy.common_utils.http_parsing_utils import _safe_get_request_parsed_body
+    from litellm.proxy.proxy_server import app
+
+    original = app.exception_handlers[ProxyException]
+
+    async def handler(request: Request, exc: ProxyException):
+        if str(exc.code) == "500" and _is_connection_failure(str(exc.message)):
+            decision = routes.classify(request.method, request.url.path, _safe_get_request_parsed_body(request))
+            exc.code, exc.type = "503", "model_unavailable"
+            exc.message = _dead_model_message(decision.model if isinstance(decision, routes.Admitted) else None)
+        return await original(request, exc)
+
+    app.add_exception_handler(ProxyException, handler)
+    if app.middleware_stack is not None:  # the server started before the config loaded this plugin
+        app.middleware_stack = app.build_middleware_stack()
 
 
 _hung_up: dict[str, float] = {}  # streams whose client left before the end: request id -> when
@@ -452,11 +483,8 @@ class UsageLedger(CustomLogger):
     async def async_post_call_failure_hook(self, request_data, original_exception, user_api_key_dict,
                                            traceback_str=None):
         """A model server that is down: name the model and say what to do (instead of a socket error)."""
-        if _is_connection_failure(original_exception):
-            model = request_data.get("model") or "the model"
-            return HTTPException(503, detail=f"Model {model!r} is not answering: its server is down or restarting. "
-                                 "Nothing was billed. Retry in a minute; if it lasts, the platform team checks it "
-                                 "with: python -m helpers status")
+        if _is_connection_failure(f"{type(original_exception).__name__} {original_exception}"):
+            return HTTPException(503, detail=_dead_model_message(request_data.get("model")))
         return None
 
     async def async_post_call_response_headers_hook(self, data, user_api_key_dict, response, request_headers=None,
@@ -481,4 +509,5 @@ class UsageLedger(CustomLogger):
 
 
 ledger = UsageLedger()
+_name_dead_models()
 portal.mount(on_change=keys.forget)  # the self-service and admin API, on the gateway's own port

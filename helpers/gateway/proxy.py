@@ -84,18 +84,18 @@ def running_gateway() -> Gateway | None:
     return Gateway(record["url"], tuple(record["models"]), record["pid"]) if record else None
 
 
-def start_gateway(deployments: list[Deployment], price_per_million_tokens: dict[str, float] | None = None,
-                  port: int | None = None, timeout_s: float = 180.0) -> Gateway:
+def start_gateway(deployments: list[Deployment], port: int | None = None, timeout_s: float = 180.0) -> Gateway:
     """Start the gateway for these deployments (or return it if it already serves exactly them)."""
     if not deployments:
         raise PlatformError("the gateway needs at least one deployed model; deploy one first")
     dead = [d.name for d in deployments if not d.ready]
     if dead:
         raise PlatformError(f"these deployments are not running: {dead}; redeploy them first")
-    config = render_config(deployments, price_per_million_tokens)
+    config = render_config(deployments)
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     record = processes.live_record(_record_path())
     if record and record.get("config_sha256") == digest:
+        postgres.start_postgres()  # repairs a stopped PostgreSQL (same port: the gateway reconnects by itself)
         return running_gateway()
     stop_gateway()
     return _start(config, digest, port, timeout_s)

@@ -331,8 +331,8 @@ def test_the_gateway_keeps_working_across_a_postgresql_restart(gateway, admin, d
     for _ in range(5):  # keys and counters are in memory: served, rows queued
         chat(app)
         answered += 1
-    restarted = postgres.start_postgres()
-    assert restarted.port == port  # the gateway finds it where it was
+    assert maas.start_gateway(LocalPlatform()).url == gateway.url  # what `python -m helpers up` does: repairs
+    assert postgres.running_postgres().port == port  # PostgreSQL is back where the gateway looks for it
     rows = wait_for_rows(developer.user, 1 + answered)
     assert len(rows) == 1 + answered and {r["status"] for r in rows} == {"success"}
     chat(app)  # and new requests are written at once again
