@@ -123,3 +123,15 @@ def chargeback(table: pd.DataFrame, top: int = 15, save_as: str | Path | None = 
     ax.bar_label(bars, fmt="$%.0f", fontsize=8)
     ax.set(xlabel="USD this month", title=f"Chargeback: the {top} largest of {len(table)} teams")
     return _save(fig, save_as)
+
+
+def naive_vs_rollups(table: pd.DataFrame, save_as: str | Path | None = None) -> Figure:
+    """Seconds and peak memory of each way to the same views (``table``: one row per way, those two columns)."""
+    fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(11, 2.8))
+    names = [str(name) for name in table.index][::-1]
+    colors = ["#3e8635", "#c9190b"][:len(names)]
+    for ax, column, unit in ((time_ax, "seconds", "s"), (memory_ax, "peak memory (GB)", "GB")):
+        bars = ax.barh(names, table[column].to_numpy()[::-1], color=colors)
+        ax.bar_label(bars, fmt=f"%.2f {unit}", fontsize=8)
+        ax.set(xlabel=column, title=column.split(" (")[0].capitalize())
+    return _save(fig, save_as)

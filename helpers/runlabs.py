@@ -40,22 +40,42 @@ def select_notebooks(labs: list[int] | None) -> list[Path]:
     return [available[n] for n in labs]
 
 
-def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 1200) -> LabRun:
-    """Execute one solution notebook into out_dir with strict checks."""
+CELL_TIMEOUT_S = 600  # per cell: the longest cell in CI takes about two minutes on 2 cores
+
+
+def failed_cell(executed: Path) -> str:
+    """The cell that failed or ran out of time, by its id and first line (papermill's metadata in the
+    executed notebook: the failed cell, else the last one started)."""
+    import nbformat
+
+    cells = nbformat.read(executed, as_version=4).cells if executed.is_file() else []
+    state = [c.get("metadata", {}).get("papermill", {}) for c in cells]
+    failed = [i for i, s in enumerate(state) if s.get("exception")]
+    started = [i for i, s in enumerate(state) if s.get("start_time")]
+    if not (failed or started):
+        return "before any cell ran"
+    cell = cells[(failed or started)[-1]]
+    lines = cell.source.strip().splitlines()
+    return f"cell {cell.get('id', '?')} (In [{cell.get('execution_count') or '?'}]: {lines[0][:80] if lines else ''})"
+
+
+def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = CELL_TIMEOUT_S) -> LabRun:
+    """Execute one solution notebook into out_dir with strict checks; each cell gets ``cell_timeout_s``."""
     import papermill  # heavy import, only when running labs
 
     lab = lab_id(notebook)
     results.clear_figures(lab)
     started = time.perf_counter()
+    executed = out_dir / notebook.name
     error = None
     try:
         papermill.execute_notebook(
-            str(notebook), str(out_dir / notebook.name), parameters={"PLATFORM": platform},
+            str(notebook), str(executed), parameters={"PLATFORM": platform},
             kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
             execution_timeout=cell_timeout_s,
         )
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        error = f"{type(exc).__name__}: {exc}"[-4000:]
+    except Exception as exc:  # a failed check (PapermillExecutionError) or a cell past its time limit
+        error = f"{failed_cell(executed)}: " + f"{type(exc).__name__}: {exc}"[-4000:]
     seconds = round(time.perf_counter() - started, 1)
     return LabRun(lab, notebook.name, "failed" if error else "passed", seconds, results.read_figures(lab), error)
 

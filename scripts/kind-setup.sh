@@ -46,7 +46,7 @@ command -v "$ENGINE" >/dev/null || die "$ENGINE is missing: kind needs a contain
 "$ENGINE" info >/dev/null 2>&1 || die "$ENGINE is installed but its engine is not running"
 command -v kind >/dev/null || die "kind is missing: install $KIND_VERSION (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
 [[ "$(kind version | awk '{print $2}')" == "$KIND_VERSION" ]] || echo "warning: kind $(kind version | awk '{print $2}') is not the pinned $KIND_VERSION"
-[[ -x "$KUBECTL" ]] || die "kubectl is missing in the venv: $ROOT/.venv/bin/pip install -r requirements.txt"
+[[ -x "$KUBECTL" ]] || die "kubectl is missing in the venv: make setup"
 command -v skopeo >/dev/null || die "skopeo is missing (it pushes the tiny ModelCar): apt-get install skopeo"
 mkdir -p "$STATE"
 

@@ -5,6 +5,8 @@
 #   .venv-serving  the serving venv with vLLM for CPUs (requirements-serving.txt)
 #   .venv-gateway  the gateway venv with the LiteLLM proxy (requirements-gateway.txt)
 #   .maas/models/  the workshop's tiny model (cached in ~/.cache/maas-workshop)
+# with uv (in .venv-uv; its download cache in ~/.cache/uv). On a laptop without a local CPU
+# build of torch: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu make setup
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,20 +15,24 @@ APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static postgresql)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-quiet_pip() {  # pip without the noise of this machine's unused local indexes
-  "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-  return "${PIPESTATUS[0]}"
+UV_VERSION=0.13.8  # installs the venvs (pinned; about 10x faster than pip, same resolution)
+UV=.venv-uv/bin/uv
+TORCH_INDEX_URL=${TORCH_INDEX_URL:-}  # a laptop without a local CPU wheel: https://download.pytorch.org/whl/cpu
+
+install_uv() {
+  [ -x "$UV" ] && "$UV" --version | grep -q " $UV_VERSION" && return
+  say "installing uv $UV_VERSION (it builds the venvs)"
+  rm -rf .venv-uv
+  "$PYTHON" -m venv .venv-uv
+  .venv-uv/bin/pip install -q --disable-pip-version-check "uv==$UV_VERSION" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 
-install_apt_packages() {
-  local missing=()
-  for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+uv_links() {  # the wheel directories pip is configured with (a machine's local CPU build of torch)
+  local dir
+  for dir in $("$PYTHON" -m pip config get global.find-links 2>/dev/null || true); do
+    [ -d "$dir" ] && printf -- '--find-links\n%s\n' "$dir"
   done
-  [ ${#missing[@]} -eq 0 ] && return
-  say "installing Debian packages: ${missing[*]}"
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"
 }
 
 # make_venv DIR REQUIREMENTS [packages to remove after install]
@@ -40,17 +46,18 @@ make_venv() {
   if [ -x "$dir/bin/python" ]; then  # requirements changed: install the difference (rm -rf DIR rebuilds it whole)
     say "updating $dir from $req"
   else
-    say "building $dir from $req (a few minutes the first time)"
+    say "building $dir from $req"
     rm -rf "$dir"
-    "$PYTHON" -m venv "$dir"
-    quiet_pip "$dir/bin/pip" install -q --upgrade pip
+    "$UV" venv -q --seed -p "$PYTHON" "$dir"
   fi
-  if grep -q '^torch==' "$req"; then  # the CPU build first
-    quiet_pip "$dir/bin/pip" install -q "$(grep -m1 '^torch==' "$req")"
+  local links; mapfile -t links < <(uv_links)
+  local torch; torch=$(grep -m1 '^torch==' "$req" || true)
+  if [ -n "$torch" ] && [ -n "$TORCH_INDEX_URL" ]; then  # the CPU build first, from PyTorch's index
+    "$UV" pip install -q -p "$dir/bin/python" "$torch" --index-url "$TORCH_INDEX_URL"
   fi
-  quiet_pip "$dir/bin/pip" install -q -r "$req"
+  "$UV" pip install -q -p "$dir/bin/python" "${links[@]}" -r "$req"
   if [ $# -gt 0 ]; then
-    quiet_pip "$dir/bin/pip" uninstall -q -y "$@"
+    "$UV" pip uninstall -q -p "$dir/bin/python" "$@"
   fi
   echo "$want" > "$dir/.requirements.sha256"
 }
@@ -58,13 +65,14 @@ make_venv() {
 started=$(date +%s)
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 install_apt_packages
+install_uv
 # torchvision/torchaudio/torchcodec from PyPI need CUDA and break vLLM's import; triton is unused on CPU.
 make_venv .venv-serving requirements-serving.txt torchvision torchaudio torchcodec triton
 make_venv .venv requirements.txt
 make_venv .venv-gateway requirements-gateway.txt
 root=$(pwd)
 if ! (cd / && "$root/.venv/bin/python" -c 'import helpers.cli') 2>/dev/null; then  # importable from anywhere
-  quiet_pip .venv/bin/pip install -q --no-deps -e .
+  "$UV" pip install -q -p .venv/bin/python --no-deps -e .
 fi
 say "the workshop model"
 .venv/bin/python -m helpers build-model

@@ -20,6 +20,18 @@ class Migration:
 
 
 ROLLUP_KEYS = ("user_name", "team", "application", "model", "status")
+# The rollups of all the ledger holds, computed at once: by the migrations that add a rollup (their backfill)
+# and by bulk loads into an empty ledger (usage.bulk_load). Rows written later add themselves (store.APPEND_ROWS_SQL).
+HOURLY_FROM_LEDGER = """INSERT INTO usage_hourly
+SELECT date_trunc('hour', ts, 'UTC'), user_name, team, application, model, status,
+       count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
+FROM ledger GROUP BY 1, 2, 3, 4, 5, 6;
+"""
+MONTHLY_FROM_HOURLY = """INSERT INTO usage_monthly
+SELECT date_trunc('month', hour, 'UTC'), user_name, team, application, model, status,
+       sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
+FROM usage_hourly GROUP BY 1, 2, 3, 4, 5, 6;
+"""
 
 MIGRATIONS = (
     Migration(1, "plans, users, applications (keys) and the usage ledger (as released in 0478c47)", """
@@ -123,10 +135,27 @@ CREATE TABLE usage_hourly (
     PRIMARY KEY (hour, user_name, team, application, model, status)
 );
 CREATE INDEX usage_hourly_user_hour ON usage_hourly (user_name, hour);
-INSERT INTO usage_hourly
-SELECT date_trunc('hour', ts, 'UTC'), user_name, team, application, model, status,
-       count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)
-FROM ledger GROUP BY 1, 2, 3, 4, 5, 6;
+""" + HOURLY_FROM_LEDGER + """"""),
+    Migration(3, "monthly rollups beside the hourly ones; the planner told that a user has one team", """
+-- A month of 19,000 employees is ~4 M hourly rollup rows but ~80,000 monthly ones: bills, caps,
+-- top consumers and a year of views read these. The same statement as the hourly rows writes them
+-- (store.APPEND_ROWS_SQL), so both stay equal to the ledger.
+CREATE TABLE usage_monthly (
+    month             timestamptz NOT NULL,
+    user_name         text NOT NULL,
+    team              text NOT NULL,
+    application       text NOT NULL,
+    model             text NOT NULL,
+    status            text NOT NULL,
+    requests          bigint NOT NULL,
+    prompt_tokens     bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    cost_usd          double precision NOT NULL,
+    PRIMARY KEY (month, user_name, team, application, model, status)
+);
+""" + MONTHLY_FROM_HOURLY + """-- Without this the planner multiplies users by teams, expects a huge result and sorts instead of hashing.
+CREATE STATISTICS usage_hourly_user_team (ndistinct) ON user_name, team FROM usage_hourly;
+CREATE STATISTICS usage_monthly_user_team (ndistinct) ON user_name, team FROM usage_monthly;
 """),
 )
 

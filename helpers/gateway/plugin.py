@@ -396,6 +396,15 @@ def _dead_model_message(model: str | None) -> str:
             "Retry in a minute; if it lasts, the platform team checks it with: python -m helpers status")
 
 
+class ModelUnavailable(Exception):
+    """Raised inside a stream whose model server is down: LiteLLM answers it with this status, type and message."""
+    status_code, type, param = 503, "model_unavailable", None
+
+    def __init__(self, model: str | None):
+        self.message = _dead_model_message(model)
+        super().__init__(self.message)
+
+
 def _name_dead_models() -> None:
     """Answer a dead model server with a 503 that names the model on every route.
 
@@ -431,6 +440,14 @@ async def _bill_if_never_reported(request_id: str, payload: dict) -> None:
             writer.add(row)
 
 
+def _stream_payload(user_api_key_dict, request_data: dict) -> dict:
+    """What ``ledger_row`` reads, for a stream LiteLLM has not (yet) logged."""
+    return {"metadata": {"user_api_key_user_id": user_api_key_dict.user_id,
+                         "user_api_key_alias": user_api_key_dict.key_alias,
+                         "user_api_key_team_id": user_api_key_dict.team_id},
+            "model_group": request_data.get("model"), "startTime": time.time()}
+
+
 class UsageLedger(CustomLogger):
     """One ledger row per admitted request, refusals counted, clear errors, and what is left in headers."""
 
@@ -444,18 +461,22 @@ class UsageLedger(CustomLogger):
         return data
 
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
-        """Notes a client that hangs up mid-stream: its row says so (LiteLLM still reports vLLM's usage)."""
+        """Notes a client that hangs up mid-stream (its row says so) and names a model whose server is down."""
+        request_id = request_data.get("litellm_call_id")
         try:
             async for chunk in response:
                 yield chunk
+        except Exception as exc:  # a legacy completions stream meets a dead server here, not in the failure hook
+            if not _is_connection_failure(f"{type(exc).__name__} {exc}"):
+                raise
+            row = ledger_row(_stream_payload(user_api_key_dict, request_data), request_id, "failure", 0, 0)
+            if row and request_id:
+                writer.add(row)  # LiteLLM does not log this failure; if it ever does, the request id dedupes
+            raise ModelUnavailable(request_data.get("model")) from exc
         except (GeneratorExit, asyncio.CancelledError):
-            request_id = request_data.get("litellm_call_id")
             if request_id and user_api_key_dict.user_id:
                 _hung_up[request_id] = time.time()
-                payload = {"metadata": {"user_api_key_user_id": user_api_key_dict.user_id,
-                                        "user_api_key_alias": user_api_key_dict.key_alias,
-                                        "user_api_key_team_id": user_api_key_dict.team_id},
-                           "model_group": request_data.get("model"), "startTime": time.time()}
+                payload = _stream_payload(user_api_key_dict, request_data)
                 asyncio.get_running_loop().create_task(_bill_if_never_reported(request_id, payload))
             raise
 

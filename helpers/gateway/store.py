@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -345,15 +347,25 @@ MONTH_USAGE_SQL = (  # params: user, month start -> the user's spend and tokens 
     "FROM usage_hourly WHERE user_name = %s AND hour >= %s")
 
 _ROLLUP = ", ".join(migrations.ROLLUP_KEYS)
-APPEND_ROWS_SQL = (  # the one way rows enter the ledger: new rows, and their hourly rollups, in one statement
+_SUMS = "requests, prompt_tokens, completion_tokens, cost_usd"
+
+
+def _add_to_rollup(table: str, period: str) -> str:
+    """Add the rows of ``new`` to a rollup table keyed by ``period`` (its first column: hour, month) and the keys."""
+    return (f"INSERT INTO {table} AS u ({period}, {_ROLLUP}, {_SUMS}) "
+            f"SELECT date_trunc('{period}', ts, 'UTC'), {_ROLLUP}, count(*), sum(prompt_tokens), "
+            f"sum(completion_tokens), sum(cost_usd) FROM new GROUP BY 1, 2, 3, 4, 5, 6 "
+            f"ON CONFLICT ({period}, {_ROLLUP}) DO UPDATE SET requests = u.requests + EXCLUDED.requests, "
+            "prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, "
+            "completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens, "
+            "cost_usd = u.cost_usd + EXCLUDED.cost_usd")
+
+
+# The one way rows enter the ledger: new rows, and their hourly and monthly rollups, in one statement.
+APPEND_ROWS_SQL = (
     "WITH new AS (INSERT INTO ledger ({columns}) {source} ON CONFLICT (request_id) DO NOTHING "
-    "RETURNING ts, " + _ROLLUP + ", prompt_tokens, completion_tokens, cost_usd) "
-    "INSERT INTO usage_hourly AS u (hour, " + _ROLLUP + ", requests, prompt_tokens, completion_tokens, cost_usd) "
-    "SELECT date_trunc('hour', ts, 'UTC'), " + _ROLLUP + ", count(*), sum(prompt_tokens), sum(completion_tokens), "
-    "sum(cost_usd) FROM new GROUP BY 1, 2, 3, 4, 5, 6 "
-    "ON CONFLICT (hour, " + _ROLLUP + ") DO UPDATE SET requests = u.requests + EXCLUDED.requests, "
-    "prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, "
-    "completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens, cost_usd = u.cost_usd + EXCLUDED.cost_usd")
+    "RETURNING ts, " + _ROLLUP + ", prompt_tokens, completion_tokens, cost_usd), "
+    "hourly AS (" + _add_to_rollup("usage_hourly", "hour") + ") " + _add_to_rollup("usage_monthly", "month"))
 _TYPES = {"ts": "timestamptz", "prompt_tokens": "integer", "completion_tokens": "integer", "latency_ms": "real",
           "cost_usd": "double precision", "ttft_ms": "real"}
 BATCH_INSERT_SQL = APPEND_ROWS_SQL.format(  # params: one array per column of WRITTEN_COLUMNS
@@ -369,3 +381,27 @@ def append_staged_rows(conn: psycopg.Connection, staging_table: str) -> None:
     sql = APPEND_ROWS_SQL.format(columns=", ".join(LEDGER_COLUMNS),
                                  source=f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {staging_table}")
     conn.execute(sql)
+
+
+@contextmanager
+def indexes_built_after(conn: psycopg.Connection, tables: tuple[str, ...]) -> Iterator[None]:
+    """Drop the tables' keys and indexes; build them again, each sorted once, when the block ends.
+
+    How a database restore loads empty tables: inserting millions of rows into a wide index row by
+    row costs several times the rows themselves.
+    """
+    keys = conn.execute(
+        "SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('p', 'u')", [list(tables)]).fetchall()
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexname <> ALL(%s)",
+        [list(tables), [key["conname"] for key in keys]]).fetchall()
+    for index in indexes:
+        conn.execute(f'DROP INDEX "{index["indexname"]}"')
+    for key in keys:
+        conn.execute(f'ALTER TABLE {key["tab"]} DROP CONSTRAINT "{key["conname"]}"')
+    yield
+    for key in keys:
+        conn.execute(f'ALTER TABLE {key["tab"]} ADD CONSTRAINT "{key["conname"]}" {key["definition"]}')
+    for index in indexes:
+        conn.execute(index["indexdef"])

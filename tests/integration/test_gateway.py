@@ -362,8 +362,14 @@ def test_a_model_server_that_died_gets_a_503_that_names_it(gateway, admin, devel
         chat(app, model=MODELS[1])
     assert err.value.status_code == 503
     assert f"Model '{MODELS[1]}' is not answering" in str(err.value) and "ssl" not in str(err.value).lower()
-    rows = wait_for_rows(developer.user, 1)
-    assert [r["status"] for r in rows] == ["failure"]
+    for stream in (False, True):  # every route and streams too (legacy streams fail inside the stream)
+        for path, body in (("/v1/completions", {"prompt": "Q: 1 + 1?\nA:"}),
+                           ("/v1/chat/completions", {"messages": [{"role": "user", "content": "1 + 1?"}]})):
+            answer = post(gateway, path, app["key"], {"model": MODELS[1], "max_tokens": 4, "stream": stream, **body})
+            assert answer.status_code == 503, (path, stream, answer.text)
+            assert answer.json()["error"]["message"].startswith(f"Model '{MODELS[1]}' is not answering"), answer.text
+    rows = wait_for_rows(developer.user, 5)
+    assert [r["status"] for r in rows] == ["failure"] * 5, rows
 
 
 def test_lm_eval_runs_through_the_gateway_with_a_key_and_every_token_is_billed(gateway, developer):

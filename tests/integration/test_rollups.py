@@ -1,0 +1,153 @@
+"""The hourly rollups against the raw ledger, in real PostgreSQL.
+
+A small synthetic week is bulk-loaded (usage.bulk_load) with a tenth of its rows held back; PostgreSQL
+restarts; the held-back rows arrive late (old timestamps, hours already rolled up); then the whole
+week is loaded again (same request ids: nothing may double). After every step the rollups equal the
+ledger to the token, and the views computed from them equal pandas' views of the raw rows.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from helpers import rollups, synthetic, usage
+from helpers.gateway import postgres, store
+
+pytestmark = pytest.mark.integration
+DATABASE = "rollups_test"
+
+
+@pytest.fixture(scope="module")
+def week() -> pd.DataFrame:
+    rows = synthetic.synthetic_month(synthetic.CompanyProfile(employees=300, teams=5), days=7, seed=11)
+    rows["request_id"] = [f"synthetic-{i}" for i in range(len(rows))]  # what makes a second load idempotent
+    return rows
+
+
+def totals(rows: pd.DataFrame) -> dict:
+    return {"requests": len(rows), "prompt_tokens": int(rows["prompt_tokens"].sum()),
+            "completion_tokens": int(rows["completion_tokens"].sum()), "cost_usd": float(rows["cost_usd"].sum())}
+
+
+def same(check: dict, expected: dict) -> bool:
+    """No mismatching group in either rollup, and the ledger and both rollups hold exactly the expected
+    requests and tokens (cost up to rounding)."""
+    exact = [name for name in expected if name != "cost_usd"]
+    sides = (check["ledger"], check["hourly"]["rollup"], check["monthly"]["rollup"])
+    return check["mismatches"] == 0 and all(
+        [side[name] for name in exact] == [expected[name] for name in exact]
+        and side["cost_usd"] == pytest.approx(expected["cost_usd"]) for side in sides)
+
+
+@pytest.fixture(scope="module")
+def steps(week: pd.DataFrame):
+    """Load, restart, late rows, load again: the rollup check after each step, and the final DSN."""
+    was_running = postgres.running_postgres() is not None
+    postgres.start_postgres()
+    late = week.sample(frac=0.1, random_state=3)
+    on_time = week.drop(late.index)
+    checks = {}
+    dsn = synthetic.load_into_postgres(on_time, DATABASE)
+    checks["loaded"] = rollups.rollup_equals_ledger(dsn)
+    postgres.stop_postgres()
+    postgres.start_postgres()
+    dsn = postgres.create_database(DATABASE)  # the same database, found again after the restart
+    usage.write_ledger(dsn, late, chunk_rows=5_000)  # several statements, each adding to existing hours
+    checks["late rows"] = rollups.rollup_equals_ledger(dsn)
+    usage.write_ledger(dsn, week)
+    checks["loaded again"] = rollups.rollup_equals_ledger(dsn)
+    with store.connect(dsn) as conn:
+        ledger_rows = conn.execute("SELECT count(*) AS n FROM ledger").fetchone()["n"]
+    yield {"dsn": dsn, "checks": checks, "on_time": on_time, "late": late, "ledger_rows": ledger_rows}
+    postgres.drop_database(DATABASE)
+    if not was_running:
+        postgres.stop_postgres()
+
+
+def test_late_rows_land_in_hours_already_rolled_up(steps):
+    hours = lambda rows: set(rows["ts"].dt.floor("h"))  # noqa: E731
+    assert len(hours(steps["late"]) & hours(steps["on_time"])) > 0.9 * len(hours(steps["late"]))
+
+
+def test_rollups_equal_the_ledger_to_the_token_after_every_step(steps, week):
+    checks = steps["checks"]
+    assert same(checks["loaded"], totals(steps["on_time"])), checks["loaded"]
+    assert same(checks["late rows"], totals(week)), checks["late rows"]  # after a restart, too
+    groups = lambda step: checks[step]["hourly"]["groups"]  # noqa: E731
+    assert groups("loaded") < groups("late rows") < len(week)  # late rows make new groups too; fewer than rows
+    assert checks["late rows"]["monthly"]["groups"] < groups("late rows")
+
+
+def test_a_second_load_of_the_same_requests_changes_nothing(steps, week):
+    assert steps["ledger_rows"] == len(week)
+    assert same(steps["checks"]["loaded again"], totals(week)), steps["checks"]["loaded again"]
+
+
+def as_dict(series: pd.Series) -> dict:
+    return {tuple(map(str, k)) if isinstance(k, tuple) else str(k): int(v) for k, v in series.items()}
+
+
+def test_a_bulk_load_builds_the_keys_again_and_refuses_a_ledger_in_use(steps, week):
+    with store.connect(steps["dsn"]) as conn:
+        indexes = {row["indexname"] for row in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('ledger', 'usage_hourly', 'usage_monthly')")}
+    assert indexes == {"ledger_pkey", "ledger_request_id", "usage_hourly_pkey", "usage_hourly_user_hour",
+                       "usage_monthly_pkey"}  # (the synthetic ledger drops ledger_ts and ledger_user_ts)
+    with pytest.raises(ValueError, match="fills an empty ledger"):
+        usage.bulk_load(steps["dsn"], week.iloc[:10])
+    assert rollups.rollup_equals_ledger(steps["dsn"])["ledger"]["requests"] == len(week)  # nothing was added
+
+
+def test_the_views_from_rollups_equal_pandas_views_of_the_raw_rows(steps, week):
+    expected = usage.analyse(usage.as_ledger_frame(week))
+    got = rollups.views(steps["dsn"])
+    for name in ("by_team", "by_application_model", "by_status"):
+        for column in ("requests", "prompt_tokens", "completion_tokens", "tokens"):
+            assert as_dict(got[name][column]) == as_dict(expected[name][column]), (name, column)
+        assert got[name]["cost_usd"].sum() == pytest.approx(expected[name]["cost_usd"].sum())
+    assert rollups.same_counts(got["user_tokens"], expected["user_tokens"])
+    assert as_dict(got["top_users"]["tokens"]) == as_dict(expected["top_users"]["tokens"])
+    assert list(got["top_users"]["share_of_tokens"]) == pytest.approx(list(expected["top_users"]["share_of_tokens"]))
+    assert rollups.same_counts(got["per_month_by_model"], expected["per_day_30d_by_model"].resample("MS").sum())
+    for name in ("per_hour_24h_by_model", "per_day_30d_by_model"):
+        assert rollups.same_counts(got[name], expected[name]), name
+    bill, want = got["chargeback_by_team"], expected["chargeback_by_team"]
+    assert as_dict(bill["tokens"]) == as_dict(want["tokens"])
+    assert dict(zip(map(str, bill.index), bill["usd"])) == pytest.approx(dict(zip(map(str, want.index), want["usd"])))
+    for name in ("rows", "users", "top_1pct_users_token_share"):
+        assert got[name] == pytest.approx(expected[name]), name
+
+
+def test_the_sql_helpers_agree_with_each_other(steps, week):
+    dsn = steps["dsn"]
+    top = rollups.top_consumers(dsn, 5)
+    per_user = rollups.usage_by(dsn, "user_name", "team")
+    assert as_dict(top["tokens"]) == as_dict(per_user["tokens"].head(5))
+    assert list(top["share_of_tokens"]) == pytest.approx(list(per_user["tokens"].head(5) / per_user["tokens"].sum()))
+    tokens = int(week["prompt_tokens"].sum() + week["completion_tokens"].sum())
+    assert rollups.user_tokens(dsn).sum() == tokens == rollups.tokens_per_month(dsn, 12)["tokens"].sum()
+    assert rollups.user_tokens(dsn, end=pd.Timestamp("2026-10-01", tz="UTC")).empty  # September: nothing
+    assert rollups.rollup_rows(dsn)["hourly"] == steps["checks"]["loaded again"]["hourly"]["groups"]
+    answer = rollups.query(dsn, "SELECT team, sum(requests) AS requests FROM usage_monthly GROUP BY team")
+    assert dict(zip(answer["team"], answer["requests"])) == as_dict(week.groupby("team", observed=True).size())
+    with pytest.raises(ValueError, match="group by any of"):
+        rollups.usage_by(dsn, "user_name; DROP TABLE ledger")
+
+
+def test_migration_3_rolls_an_existing_ledger_up_by_month(steps, week):  # steps: PostgreSQL runs
+    """A database of version 2 (ledger and hourly rollups, no monthly ones) upgrades in place."""
+    name = "rollups_migration_test"
+    dsn = synthetic.load_into_postgres(week.iloc[:5_000], name)
+    try:
+        with store.connect(dsn) as conn:  # back to version 2, as an instructor's machine prepared last week
+            conn.execute("DROP TABLE usage_monthly")
+            conn.execute("DROP STATISTICS usage_hourly_user_team")
+            conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+        assert store.init_schema(dsn) == [3]
+        check = rollups.rollup_equals_ledger(dsn)
+        assert check["mismatches"] == 0 and check["monthly"]["rollup"]["requests"] == 5_000
+        usage.write_ledger(dsn, week.iloc[4_000:6_000])  # new rows after the upgrade: 1,000 known, 1,000 new
+        check = rollups.rollup_equals_ledger(dsn)
+        assert check["mismatches"] == 0 and check["monthly"]["rollup"]["requests"] == 6_000
+    finally:
+        postgres.drop_database(name)
