@@ -44,9 +44,10 @@ from helpers.gateway import portal, routes, store
 KEY_CACHE_S = 1.0  # revoke / block / plan change take effect within this
 STALE_KEYS_OK_S = 300.0  # while PostgreSQL is down, keys checked this recently keep working
 COUNTER_REFRESH_S = 5.0  # usage written by other gateway processes is seen within this
-FLUSH_INTERVAL_S = 0.05
+FLUSH_INTERVAL_S = 0.2  # rows are counted against budgets at once; written this often (one statement per batch)
 BATCH_ROWS = 2_000
 MAX_QUEUED_ROWS = 100_000  # past this (a long database outage) new requests get 503, none is lost
+NO_LIMITER_RPM = 60_000  # a plan allowing this many requests a minute or more skips LiteLLM's rate limiter
 log = logging.getLogger("maas.gateway")
 
 
@@ -55,7 +56,8 @@ class DatabaseDown(RuntimeError):
 
 
 class Database:
-    """A small pool of connections to the gateway's PostgreSQL, checked before use (survives restarts)."""
+    """A small pool of connections to the gateway's PostgreSQL (survives restarts: a query on a connection
+    that a restart broke is tried once more on a new one)."""
 
     def __init__(self) -> None:
         self._pool: AsyncConnectionPool | None = None
@@ -64,7 +66,7 @@ class Database:
         if self._pool is None:
             self._pool = AsyncConnectionPool(
                 os.environ[store.DSN_ENV], min_size=2, max_size=8, open=False, timeout=1.0,
-                kwargs={"autocommit": True, "row_factory": dict_row}, check=AsyncConnectionPool.check_connection)
+                kwargs={"autocommit": True, "row_factory": dict_row})
             await self._pool.open(wait=False)
         return self._pool
 
@@ -81,12 +83,14 @@ class Database:
         await self._run(work)
 
     async def _run(self, work, fetch: bool = False):
-        try:
-            async with (await self._get()).connection() as conn:
-                result = await work(conn)
-                return await result.fetchone() if fetch else None
-        except (psycopg.OperationalError, PoolTimeout) as error:
-            raise DatabaseDown(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+        for attempt in (1, 2):  # the pool drops a broken connection when it comes back: the second try gets a new one
+            try:
+                async with (await self._get()).connection() as conn:
+                    result = await work(conn)
+                    return await result.fetchone() if fetch else None
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                if attempt == 2 or isinstance(error, PoolTimeout):
+                    raise DatabaseDown(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
 
 
 @dataclass
@@ -328,8 +332,15 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     await _check_limits(app, decision.model)
     return UserAPIKeyAuth(
         api_key=key, token=store.hash_key(key), key_alias=app["application"], user_id=app["user_name"],
-        team_id=app["team"], models=list(app["models"]), rpm_limit=app["rpm"], tpm_limit=app["tpm"],
+        team_id=app["team"], models=list(app["models"]), **_rate_limits(app),
         metadata={"application": app["application"], "team": app["team"], "plan": app["plan"]})
+
+
+def _rate_limits(app: dict) -> dict:
+    """The plan's rpm and tpm for LiteLLM to enforce (429); none for plans no client can reach here."""
+    if app["rpm"] >= NO_LIMITER_RPM:
+        return {}
+    return {"rpm_limit": app["rpm"], "tpm_limit": app["tpm"]}
 
 
 async def _check_limits(app: dict, model: str | None) -> None:
@@ -440,12 +451,19 @@ async def _bill_if_never_reported(request_id: str, payload: dict) -> None:
             writer.add(row)
 
 
-def _stream_payload(user_api_key_dict, request_data: dict) -> dict:
+def _request_start(request_data: dict) -> float:
+    """When LiteLLM received the request (its logging object knows), else now."""
+    started = getattr(request_data.get("litellm_logging_obj"), "start_time", None)
+    return started.timestamp() if isinstance(started, datetime) else time.time()
+
+
+def _stream_payload(user_api_key_dict, request_data: dict, first_token: float | None = None) -> dict:
     """What ``ledger_row`` reads, for a stream LiteLLM has not (yet) logged."""
     return {"metadata": {"user_api_key_user_id": user_api_key_dict.user_id,
                          "user_api_key_alias": user_api_key_dict.key_alias,
                          "user_api_key_team_id": user_api_key_dict.team_id},
-            "model_group": request_data.get("model"), "startTime": time.time()}
+            "model_group": request_data.get("model"), "startTime": _request_start(request_data),
+            "completionStartTime": first_token, "endTime": time.time(), "stream": True}
 
 
 class UsageLedger(CustomLogger):
@@ -461,10 +479,17 @@ class UsageLedger(CustomLogger):
         return data
 
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
-        """Notes a client that hangs up mid-stream (its row says so) and names a model whose server is down."""
+        """Notes a client that hangs up mid-stream and names a model whose server is down.
+
+        After a hang-up LiteLLM reads vLLM's stream to its end (for its logging), so vLLM generates up to
+        ``max_tokens`` and its final usage is logged: the row says ``client_disconnected`` and bills
+        what vLLM generated, equal to its /metrics counters.
+        """
         request_id = request_data.get("litellm_call_id")
+        first_token = None
         try:
             async for chunk in response:
+                first_token = first_token or time.time()
                 yield chunk
         except Exception as exc:  # a legacy completions stream meets a dead server here, not in the failure hook
             if not _is_connection_failure(f"{type(exc).__name__} {exc}"):
@@ -476,7 +501,7 @@ class UsageLedger(CustomLogger):
         except (GeneratorExit, asyncio.CancelledError):
             if request_id and user_api_key_dict.user_id:
                 _hung_up[request_id] = time.time()
-                payload = _stream_payload(user_api_key_dict, request_data)
+                payload = _stream_payload(user_api_key_dict, request_data, first_token)
                 asyncio.get_running_loop().create_task(_bill_if_never_reported(request_id, payload))
             raise
 

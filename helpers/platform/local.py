@@ -145,7 +145,8 @@ class LocalPlatform(Platform):
         if not python.is_file():
             raise SetupError(f"the serving venv is missing ({python}); run the set-up first: make setup")
         host = self.settings.host
-        port = processes.claim_port(options.port, host)
+        # the same name gets its port back when free: the gateway and the applications keep its endpoint
+        port = processes.sticky_port(self._record_path(name).with_suffix(".port"), options.port, host)
         log = self.settings.logs_dir / f"vllm-{name}.log"
         log.unlink(missing_ok=True)
         handle = processes.start(vllm_command(python, model_dir, name, host, port, options), log,

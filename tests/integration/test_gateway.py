@@ -1,6 +1,8 @@
 """The MaaS gateway for real: LiteLLM + our plugin + PostgreSQL in front of two vLLM servers."""
 from __future__ import annotations
 
+import json
+
 import re
 import subprocess
 import time
@@ -339,20 +341,28 @@ def test_the_gateway_keeps_working_across_a_postgresql_restart(gateway, admin, d
     assert len(wait_for_rows(developer.user, 2 + answered)) == 2 + answered
 
 
-def test_a_client_that_hangs_up_mid_stream_gets_one_row_that_says_so(gateway, developer, app):
+def test_a_client_that_hangs_up_mid_stream_is_billed_what_vllm_generated(gateway, developer, app):
+    """LiteLLM reads vLLM's stream to its end after the client left: the row bills vLLM's final usage."""
     import httpx
 
-    body = {"model": MODELS[0], "messages": QUESTION, "max_tokens": 64, "stream": True, "ignore_eos": True}
+    platform = LocalPlatform()
+    before = vllm_counters_of(platform, MODELS[0])
+    body = {"model": MODELS[0], "messages": QUESTION, "max_tokens": 120, "stream": True, "ignore_eos": True}
+    received = 0
     with httpx.stream("POST", app["endpoint"] + "/chat/completions", json=body, timeout=60,
                       headers={"Authorization": f"Bearer {app['key']}"}) as response:
-        for number, _ in enumerate(response.iter_lines()):
-            if number >= 3:
+        for line in response.iter_lines():
+            received += line.startswith("data: {")
+            if received >= 8:
                 break  # hang up
     rows = wait_for_rows(developer.user, 1)
     time.sleep(1)
-    rows = ledger_rows(developer.user)
-    assert len(rows) == 1 and rows[0]["status"] == "client_disconnected"
-    assert rows[0]["prompt_tokens"] > 0 and rows[0]["ttft_ms"] is not None
+    rows, used = ledger_rows(developer.user), vllm_counters_of(platform, MODELS[0]) - before
+    assert len(rows) == 1 and rows[0]["status"] == "client_disconnected" and rows[0]["ttft_ms"] is not None
+    print(f"hang-up after {received} chunks: ledger {rows[0]['prompt_tokens']} + {rows[0]['completion_tokens']} "
+          f"tokens, vLLM /metrics {used}")
+    assert rows[0]["completion_tokens"] == 120  # vLLM went on to max_tokens (ignore_eos), and the row says so
+    assert rows[0]["prompt_tokens"] + rows[0]["completion_tokens"] == used  # vLLM's own count
 
 
 def test_a_model_server_that_died_gets_a_503_that_names_it(gateway, admin, developer):

@@ -95,9 +95,14 @@ def test_the_ledger_stays_exact_through_a_postgresql_restart_and_a_model_server_
             rows = list(conn.execute("SELECT model, status, prompt_tokens + completion_tokens AS tokens "
                                      "FROM ledger WHERE user_name = %s", (user,)))
         statuses = Counter(status for _, status, _ in results)
-        print(f"\nstatuses: {dict(statuses)}; ledger rows: {Counter(r['status'] for r in rows)}")
+        phases = [dict(Counter(status for _, status, _ in results[k:k + PHASE_REQUESTS]))
+                  for k in range(0, len(results), PHASE_REQUESTS)]
+        print(f"\nstatuses by phase: {phases}; ledger rows: {Counter(r['status'] for r in rows)}")
         print(f"vLLM /metrics tokens: {vllm_used}; ledger: "
               f"{ {m: sum(r['tokens'] for r in rows if r['model'] == m) for m in MODELS} }")
+        assert phases[0] == {200: PHASE_REQUESTS}  # PostgreSQL's restart costs no request
+        assert phases[1] == {200: PHASE_REQUESTS // 2, 503: PHASE_REQUESTS // 2}  # only the dead model's
+        assert phases[2] == {200: PHASE_REQUESTS}  # the restarted server is used again
         assert len(rows) == len(results) == 3 * PHASE_REQUESTS  # one row per admitted request, none lost
         assert sum(1 for r in rows if r["status"] == "success") == statuses[200]
         for model in MODELS:
