@@ -210,7 +210,8 @@ def _compare(conn: psycopg.Connection, table: str, period: str) -> dict:
         "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd "
         "FROM ledger GROUP BY 1, {keys}) "
         "SELECT count(*) AS groups, count(*) FILTER (WHERE {differs}) AS mismatches, {totals} "
-        "FROM r FULL JOIN {table} u ON {on}").format(p=sql.Identifier(period), keys=keys, differs=differs,
+        "FROM r FULL JOIN (SELECT * FROM {table} WHERE {p} >= "
+        "(SELECT date_trunc('month', min(ts), 'UTC') FROM ledger)) u ON {on}").format(p=sql.Identifier(period), keys=keys, differs=differs,
                                                      totals=totals, table=sql.Identifier(table), on=on)
     row = _frame(conn, statement, {"period": period}).iloc[0]
     side = {label: {t: float(row[f"{s}_{t}"]) if t == "cost_usd" else int(row[f"{s}_{t}"]) for t in TOTALS}
@@ -219,7 +220,8 @@ def _compare(conn: psycopg.Connection, table: str, period: str) -> dict:
 
 
 def rollup_equals_ledger(dsn: str) -> dict:
-    """Compare both rollups with the raw ledger, group by group (period, user, team, application, model, status).
+    """Compare both rollups with the raw ledger, group by group (period, user, team, application, model, status),
+    from the ledger's first month on (months dropped for retention live on in the rollups only).
 
     The ledger is grouped as each rollup is and the two are FULL JOINed: a group missing on either
     side, or with another count of requests or tokens (to the token) or cost (beyond rounding), is a

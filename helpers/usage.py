@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime
 from collections.abc import Mapping
 
 import pandas as pd
@@ -79,6 +80,14 @@ def copy_rows(cur: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
         copy.write(_csv_bytes(frame, header=True))
 
 
+def months_of(frame: pd.DataFrame) -> set[datetime]:
+    """The calendar months (their UTC starts) the rows' timestamps fall in."""
+    if frame.empty:
+        return set()
+    first, last = frame["ts"].min().tz_convert("UTC"), frame["ts"].max().tz_convert("UTC")
+    return set(pd.date_range(first.normalize().replace(day=1), last, freq="MS").to_pydatetime())
+
+
 def write_ledger(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> int:
     """Append rows to the ledger, a chunk at a time, with their rollups, in one transaction.
 
@@ -89,6 +98,8 @@ def write_ledger(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> in
     number of rows sent.
     """
     columns = list(LEDGER_COLUMNS)
+    with store.connect(dsn) as conn:
+        store.ensure_ledger_months(conn, months_of(frame))
     with psycopg.connect(dsn, options=BULK_SESSION) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE ledger_staging ON COMMIT DROP AS SELECT {', '.join(columns)} "
                     "FROM ledger WITH NO DATA")
@@ -110,6 +121,7 @@ def bulk_load(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> int:
     with store.connect(dsn) as conn:
         if conn.execute("SELECT EXISTS (SELECT FROM ledger) AS used").fetchone()["used"]:
             raise ValueError("bulk_load fills an empty ledger; append to one with write_ledger")
+        store.ensure_ledger_months(conn, months_of(frame))
     with psycopg.connect(dsn, options=BULK_SESSION, row_factory=dict_row) as conn, conn.cursor() as cur:
         with store.indexes_built_after(conn, ROLLED_UP_TABLES):
             for start in range(0, len(frame), chunk_rows):

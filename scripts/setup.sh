@@ -15,6 +15,17 @@ APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static postgresql)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+install_apt_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"
+}
+
 UV_VERSION=0.13.8  # installs the venvs (pinned; about 10x faster than pip, same resolution)
 UV=.venv-uv/bin/uv
 TORCH_INDEX_URL=${TORCH_INDEX_URL:-}  # a laptop without a local CPU wheel: https://download.pytorch.org/whl/cpu

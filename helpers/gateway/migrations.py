@@ -157,6 +157,39 @@ CREATE TABLE usage_monthly (
 CREATE STATISTICS usage_hourly_user_team (ndistinct) ON user_name, team FROM usage_hourly;
 CREATE STATISTICS usage_monthly_user_team (ndistinct) ON user_name, team FROM usage_monthly;
 """),
+    Migration(4, "the raw ledger partitioned by month (retention drops a month at once)", """
+-- A platform team keeps a year of raw rows for audit and drops older months: with one partition per
+-- month that is DROP TABLE (store.drop_ledger_month), not a DELETE of millions of rows. The rollups keep
+-- the months' sums. A unique key of a partitioned table must hold the partition column: rows are unique
+-- on (request_id, ts) -- a retried write of a request carries its row's time, so it is still ignored.
+ALTER TABLE ledger RENAME TO ledger_unpartitioned;
+ALTER SEQUENCE ledger_id_seq OWNED BY NONE;
+ALTER INDEX ledger_pkey RENAME TO ledger_unpartitioned_pkey;
+ALTER INDEX ledger_request_id RENAME TO ledger_unpartitioned_request_id;
+ALTER INDEX IF EXISTS ledger_ts RENAME TO ledger_unpartitioned_ts;
+ALTER INDEX IF EXISTS ledger_user_ts RENAME TO ledger_unpartitioned_user_ts;
+CREATE TABLE ledger (LIKE ledger_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
+ALTER TABLE ledger ADD CONSTRAINT ledger_pkey PRIMARY KEY (id, ts);
+CREATE UNIQUE INDEX ledger_request_id ON ledger (request_id, ts);
+CREATE INDEX ledger_ts ON ledger (ts);
+CREATE INDEX ledger_user_ts ON ledger (user_name, ts);
+CREATE TABLE ledger_default PARTITION OF ledger DEFAULT;  -- rows of a month without its partition
+-- A month's partition, made by writers before its rows arrive (store.ensure_ledger_months, the gateway).
+CREATE FUNCTION ledger_month_partition(month timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE first timestamptz := date_trunc('month', month, 'UTC');
+BEGIN
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF ledger FOR VALUES FROM (%L) TO (%L)',
+                   'ledger_' || to_char(first AT TIME ZONE 'UTC', 'YYYY_MM'), first,
+                   date_trunc('month', first + interval '35 days', 'UTC'));
+EXCEPTION WHEN check_violation OR unique_violation OR duplicate_table THEN
+    NULL;  -- the default partition holds rows of that month (they stay there), or another writer made it
+END $$;
+SELECT ledger_month_partition(month)
+FROM (SELECT DISTINCT date_trunc('month', ts, 'UTC') AS month FROM ledger_unpartitioned) AS months;
+INSERT INTO ledger SELECT * FROM ledger_unpartitioned;
+DROP TABLE ledger_unpartitioned;
+ALTER SEQUENCE ledger_id_seq OWNED BY ledger.id;
+"""),
 )
 
 LATEST = MIGRATIONS[-1].version

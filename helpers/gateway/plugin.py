@@ -161,6 +161,7 @@ class LedgerWriter:
         self._recent_ids: deque[str] = deque(maxlen=50_000)
         self._recent_set: set[str] = set()
         self._task: asyncio.Task | None = None
+        self._months: set[datetime] = set()  # months whose ledger partition this process has made sure of
         self.last_error: str | None = None
 
     def add(self, row: dict) -> None:
@@ -211,6 +212,9 @@ class LedgerWriter:
     async def flush(self) -> None:
         while self._rows:
             batch = self._rows[:BATCH_ROWS]
+            for month in {store.month_start(row["ts"]) for row in batch} - self._months:  # a new month's partition
+                await self._db.execute(store.ENSURE_MONTH_SQL, (month,))
+                self._months.add(month)
             columns = [[row[c] for row in batch] for c in store.WRITTEN_COLUMNS]
             await self._db.execute(store.BATCH_INSERT_SQL, columns)
             del self._rows[:len(batch)]

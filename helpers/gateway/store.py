@@ -363,7 +363,7 @@ def _add_to_rollup(table: str, period: str) -> str:
 
 # The one way rows enter the ledger: new rows, and their hourly and monthly rollups, in one statement.
 APPEND_ROWS_SQL = (
-    "WITH new AS (INSERT INTO ledger ({columns}) {source} ON CONFLICT (request_id) DO NOTHING "
+    "WITH new AS (INSERT INTO ledger ({columns}) {source} ON CONFLICT (request_id, ts) DO NOTHING "
     "RETURNING ts, " + _ROLLUP + ", prompt_tokens, completion_tokens, cost_usd), "
     "hourly AS (" + _add_to_rollup("usage_hourly", "hour") + ") " + _add_to_rollup("usage_monthly", "month"))
 _TYPES = {"ts": "timestamptz", "prompt_tokens": "integer", "completion_tokens": "integer", "latency_ms": "real",
@@ -403,5 +403,40 @@ def indexes_built_after(conn: psycopg.Connection, tables: tuple[str, ...]) -> It
     yield
     for key in keys:
         conn.execute(f'ALTER TABLE {key["tab"]} ADD CONSTRAINT "{key["conname"]}" {key["definition"]}')
-    for index in indexes:
-        conn.execute(index["indexdef"])
+    for index in indexes:  # a partitioned table's definition says ON ONLY (the parent alone): build them all
+        conn.execute(index["indexdef"].replace(" ON ONLY ", " ON ", 1))
+
+
+def ledger_month_partition(month: datetime) -> str:
+    """The name of the ledger's partition holding a calendar month (UTC): ``ledger_2026_10``."""
+    return f"ledger_{month.astimezone(timezone.utc):%Y_%m}"
+
+
+ENSURE_MONTH_SQL = "SELECT ledger_month_partition(%s)"  # params: a time in the month (migration 4's function)
+
+
+def ensure_ledger_months(conn: psycopg.Connection, months: set[datetime]) -> None:
+    """Make the ledger's partitions for the months of these times unless they exist.
+
+    Writers call this before rows of a new month arrive, so the default partition stays empty; if it
+    already holds rows of that month, the month stays there (still counted, not droppable at once).
+    """
+    for month in sorted(months):
+        conn.execute(ENSURE_MONTH_SQL, (month,))
+
+
+def drop_ledger_month(dsn: str, month: datetime) -> int:
+    """Retention: drop a past month of raw ledger rows at once (its partition); the rollups keep its sums.
+    Returns the rows dropped."""
+    month = month_start(month.astimezone(timezone.utc))
+    if month >= month_start():
+        raise ValueError(f"{month:%Y-%m} is this month or later; only past months are dropped")
+    name = ledger_month_partition(month)
+    with connect(dsn) as conn:
+        exists = conn.execute("SELECT to_regclass(%s) AS t", (name,)).fetchone()["t"]
+        if exists is None:
+            raise ValueError(f"the ledger has no partition for {month:%Y-%m}")
+        rows = conn.execute(f'SELECT count(*) AS n FROM "{name}"').fetchone()["n"]
+        conn.execute(f'ALTER TABLE ledger DETACH PARTITION "{name}"')
+        conn.execute(f'DROP TABLE "{name}"')
+    return rows

@@ -73,6 +73,11 @@ def test_an_old_ledger_upgrades_in_place(database):
                               "FROM usage_hourly").fetchone()
         assert (ledger["p"], ledger["c"], ledger["n"]) == (rollup["p"], rollup["c"], rollup["n"])
         assert rollups.rollup_equals_ledger(database)["mismatches"] == 0  # hourly and monthly, group by group
+        partitioned = conn.execute("SELECT count(*) AS n FROM pg_partitioned_table "
+                                   "WHERE partrelid = 'ledger'::regclass").fetchone()["n"]
+        months = conn.execute("SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'ledger'::regclass "
+                              "AND inhrelid::regclass::text LIKE 'ledger_20%'").fetchone()["n"]
+        assert partitioned == 1 and months >= 1  # partitioned by month, the old rows in their months
         versions = [r["version"] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
         assert versions == [m.version for m in migrations.MIGRATIONS]
     store.revoke_application(database, "ana", "bot")  # the new code manages old applications

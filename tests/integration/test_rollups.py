@@ -151,3 +151,29 @@ def test_migration_3_rolls_an_existing_ledger_up_by_month(steps, week):  # steps
         assert check["mismatches"] == 0 and check["monthly"]["rollup"]["requests"] == 6_000
     finally:
         postgres.drop_database(name)
+
+
+def test_retention_drops_a_past_month_at_once_and_the_rollups_keep_it(steps, week):  # steps: PostgreSQL runs
+    name = "rollups_retention_test"
+    october = week.iloc[:3_000]
+    september = week.iloc[3_000:4_000].assign(ts=lambda rows: rows["ts"] - pd.Timedelta(days=30),
+                                               request_id=lambda rows: rows["request_id"] + "-sep")
+    dsn = synthetic.load_into_postgres(october, name)
+    try:
+        usage.write_ledger(dsn, september)  # a month the ledger had no partition for: made on the way
+        with store.connect(dsn) as conn:
+            partitions = {row["name"]: row["n"] for row in conn.execute(
+                "SELECT c.relname AS name, (SELECT count(*) FROM ledger l WHERE l.tableoid = c.oid) AS n "
+                "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ledger'::regclass")}
+        assert partitions == {"ledger_default": 0, "ledger_2026_09": 1_000, "ledger_2026_10": 3_000}
+        assert store.drop_ledger_month(dsn, pd.Timestamp("2026-09-15", tz="UTC")) == 1_000
+        check = rollups.rollup_equals_ledger(dsn)  # the ledger's months only
+        assert check["mismatches"] == 0 and check["ledger"]["requests"] == 3_000
+        by_month = rollups.tokens_per_month(dsn, 12)["tokens"]  # September's sums outlive its raw rows
+        assert by_month.sum() == int(week.iloc[:4_000][["prompt_tokens", "completion_tokens"]].sum().sum())
+        with pytest.raises(ValueError, match="no partition for 2026-09"):
+            store.drop_ledger_month(dsn, pd.Timestamp("2026-09-01", tz="UTC"))
+        with pytest.raises(ValueError, match="only past months"):
+            store.drop_ledger_month(dsn, pd.Timestamp.now(tz="UTC"))
+    finally:
+        postgres.drop_database(name)

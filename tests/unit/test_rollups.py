@@ -33,7 +33,7 @@ def test_same_counts_ignores_dtypes_column_order_and_zero_cells():
 def test_rows_enter_the_ledger_with_both_rollups_in_one_statement():
     for statement in (store.BATCH_INSERT_SQL, store.APPEND_ROWS_SQL):
         assert statement.count("INSERT INTO") == 3 and statement.startswith("WITH new AS (INSERT INTO ledger")
-        assert "ON CONFLICT (request_id) DO NOTHING" in statement  # a request written twice counts once
+        assert "ON CONFLICT (request_id, ts) DO NOTHING" in statement  # a request written twice counts once
         assert "INSERT INTO usage_hourly" in statement and "INSERT INTO usage_monthly" in statement
         assert "date_trunc('hour', ts, 'UTC')" in statement and "date_trunc('month', ts, 'UTC')" in statement
 
