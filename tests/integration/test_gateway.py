@@ -140,6 +140,29 @@ def test_past_the_budget_is_402(admin, developer):
         chat(second)
 
 
+def test_concurrent_requests_overshoot_the_budget_by_at_most_the_requests_in_flight(admin, developer):
+    """The stated bound: admitted while the counted spend is under the budget, counted when finished."""
+    in_flight = 8
+    admin.set_plan("pocket-money-2", rpm=1000, tpm=1_000_000, monthly_budget_usd=4e-5)  # about three requests
+    admin.grant_plan(developer.user, "pocket-money-2")
+    app = developer.create_application("rush", [MODELS[0]])
+
+    def attempt(_: int) -> int:
+        try:
+            chat(app)
+            return 200
+        except openai.APIStatusError as error:
+            return error.status_code
+
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        statuses = list(pool.map(attempt, range(40)))
+    assert set(statuses) == {200, 402} and statuses.count(200) < 40
+    rows = wait_for_rows(developer.user, statuses.count(200))
+    assert len(rows) == statuses.count(200)  # every admitted request billed, refused ones not
+    spend, largest = sum(r["cost_usd"] for r in rows), max(r["cost_usd"] for r in rows)
+    assert spend - 4e-5 <= in_flight * largest  # the overshoot: at most the requests in flight
+
+
 def test_a_blocked_user_is_403_and_a_capped_user_402(admin, developer, app):
     chat(app)
     name = developer.user
