@@ -126,10 +126,11 @@ def cmd_reset_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_run_labs(args: argparse.Namespace) -> int:
-    from .runlabs import run_labs
+    from .runlabs import parse_parameter, run_labs
 
     labs = [int(n) for n in args.labs.split(",")] if args.labs else None
-    summary = run_labs(labs, args.platform or "local", Path(args.out))
+    parameters = dict(parse_parameter(text) for text in args.parameter)
+    summary = run_labs(labs, args.platform or "local", Path(args.out), parameters)
     for lab in summary["labs"]:
         print(f"{lab['lab']}: {lab['status']} in {lab['seconds']:.0f} s  {json.dumps(lab['figures'])[:300]}")
         if lab["error"]:
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run-labs", help="execute solution notebooks with papermill")
     run.add_argument("--labs", default=None, help="comma-separated lab numbers, e.g. 0,1 (default: all)")
     run.add_argument("--out", required=True, help="folder for executed notebooks and summary.json")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a notebook parameter (a Python literal), e.g. -p SWEEP_SECONDS=4; repeatable")
     run.set_defaults(func=cmd_run_labs)
     make = sub.add_parser("make-labs", help="generate labs/ from solutions/")
     make.add_argument("--check", action="store_true", help="only report whether labs/ is stale")

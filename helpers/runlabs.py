@@ -1,9 +1,11 @@
 """Run the solution notebooks headless with papermill and write a summary.
 
     python -m helpers run-labs --labs 0,1 --platform local --out /tmp/labs
+    python -m helpers run-labs --labs 1 --out /tmp/labs -p SWEEP_SECONDS=4   # override a parameter
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import time
@@ -59,8 +61,23 @@ def failed_cell(executed: Path) -> str:
     return f"cell {cell.get('id', '?')} (In [{cell.get('execution_count') or '?'}]: {lines[0][:80] if lines else ''})"
 
 
-def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = CELL_TIMEOUT_S) -> LabRun:
-    """Execute one solution notebook into out_dir with strict checks; each cell gets ``cell_timeout_s``."""
+def parse_parameter(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` from the command line: VALUE as a Python literal (``4``, ``[1, 4]``), else as text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise WorkshopError(f"parameter {text!r}: write NAME=VALUE, e.g. -p SWEEP_SECONDS=4")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = CELL_TIMEOUT_S,
+            parameters: dict[str, object] | None = None) -> LabRun:
+    """Execute one solution notebook into out_dir with strict checks; each cell gets ``cell_timeout_s``.
+
+    ``parameters`` override the notebook's parameters cell (papermill), e.g. shorter measurements in CI.
+    """
     import papermill  # heavy import, only when running labs
 
     lab = lab_id(notebook)
@@ -70,7 +87,7 @@ def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 
     error = None
     try:
         papermill.execute_notebook(
-            str(notebook), str(executed), parameters={"PLATFORM": platform},
+            str(notebook), str(executed), parameters={**(parameters or {}), "PLATFORM": platform},
             kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
             execution_timeout=cell_timeout_s,
         )
@@ -93,7 +110,8 @@ def check_platform(platform: str) -> None:
         preflight()
 
 
-def run_labs(labs: list[int] | None, platform: str, out_dir: Path) -> dict:
+def run_labs(labs: list[int] | None, platform: str, out_dir: Path,
+             parameters: dict[str, object] | None = None) -> dict:
     """Run the chosen labs in order; write and return ``out_dir/summary.json``."""
     check_platform(platform)
     select_notebooks(labs)  # unknown lab numbers fail before anything is written
@@ -105,11 +123,12 @@ def run_labs(labs: list[int] | None, platform: str, out_dir: Path) -> dict:
     runs = []
     for notebook in select_notebooks(labs):
         print(f"running {notebook.name} on {platform} ...", flush=True)
-        run = run_lab(notebook, platform, out_dir)
+        run = run_lab(notebook, platform, out_dir, parameters=parameters)
         print(f"  {run.status} in {run.seconds:.0f} s", flush=True)
         runs.append(run)
     summary = {
         "platform": platform,
+        "parameters": parameters or {},
         "passed": all(r.status == "passed" for r in runs),
         "labs": [asdict(r) for r in runs],
     }

@@ -99,10 +99,9 @@ def rolled_up(rows: pd.DataFrame, month_start: pd.Timestamp | None = None) -> pd
     return table
 
 
-def copy_in_chunks(dsn: str, table: str, frame: pd.DataFrame, chunk_rows: int = 1_000_000) -> None:
+def copy_table(dsn: str, table: str, frame: pd.DataFrame) -> None:
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for start in range(0, len(frame), chunk_rows):
-            usage.copy_rows(cur, table, frame.iloc[start:start + chunk_rows])
+        usage.copy_rows(cur, table, frame)
 
 
 def year(profile: synthetic.CompanyProfile, months: int) -> dict:
@@ -122,8 +121,8 @@ def year(profile: synthetic.CompanyProfile, months: int) -> dict:
         end = start + pd.DateOffset(months=1)
         rows = synthetic.synthetic_month(profile, days=(end - start).days, end=end, seed=100 + k)
         requests += len(rows)
-        copy_in_chunks(dsn, "usage_hourly", rolled_up(rows))
-        copy_in_chunks(dsn, "usage_monthly", rolled_up(rows, start))
+        copy_table(dsn, "usage_hourly", rolled_up(rows))
+        copy_table(dsn, "usage_monthly", rolled_up(rows, start))
         print(f"  {start:%Y-%m}: {len(rows):,} requests ({time.perf_counter() - started:.0f} s so far)", flush=True)
         del rows
     with store.connect(dsn) as conn:

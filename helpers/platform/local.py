@@ -43,7 +43,11 @@ def vllm_command(python: Path, model_dir: Path, name: str, host: str, port: int,
 
 
 def vllm_environment(kv_cache_gib: int) -> dict[str, str]:
+    """vLLM's environment. One process for the engine and its worker (VLLM_ENABLE_V1_MULTIPROCESSING=0):
+    with one CPU worker the extra process only costs a third import of PyTorch and vLLM (starts in about
+    19 s instead of 27 s on 2 cores, the same tokens/s)."""
     return {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",

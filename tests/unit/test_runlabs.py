@@ -43,3 +43,17 @@ def test_a_failing_cell_is_named(tmp_path):
 def test_a_lab_that_passes_has_no_error(tmp_path):
     run = runlabs.run_lab(notebook(tmp_path / "96_fine.ipynb", {"one": "x = 1"}), "local", tmp_path, cell_timeout_s=30)
     assert (run.status, run.error) == ("passed", None)
+
+
+def test_parameters_override_the_parameters_cell(tmp_path):
+    cells = {"check": "assert (SECONDS, LEVELS, NAME) == (4, [1, 4], 'tiny'), (SECONDS, LEVELS, NAME)"}
+    lab = notebook(tmp_path / "95_params.ipynb", cells)
+    parameters = dict(runlabs.parse_parameter(text) for text in ("SECONDS=4", "LEVELS=[1, 4]", "NAME=tiny"))
+    run = runlabs.run_lab(lab, "local", tmp_path, cell_timeout_s=30, parameters=parameters)
+    assert (run.status, run.error) == ("passed", None)
+
+
+@pytest.mark.parametrize("text", ["SECONDS", "=4", "two words=1"])
+def test_a_malformed_parameter_says_how_to_write_it(text):
+    with pytest.raises(runlabs.WorkshopError, match="write NAME=VALUE"):
+        runlabs.parse_parameter(text)
