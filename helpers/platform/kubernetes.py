@@ -362,20 +362,22 @@ class KubernetesPlatform(Platform):
             memory, cpu = memory + m, cpu + c
         return ResourceUsage(memory, cpu)
 
-    def gateway_url(self) -> str:
-        """The gateway's OpenAI base URL: its Route on OpenShift from outside, else its in-cluster Service."""
-        internal = f"http://maas-gateway.{self.namespace}.svc.cluster.local:4000/v1"
-        if not self.openshift or kube.in_cluster():
-            return internal
-        from kubernetes.client.exceptions import ApiException
+    def shared_gateway(self, timeout_s: float | None = None):
+        """The shared gateway the manifests deploy (``MAAS_GATEWAY_NAMESPACE``), ready and reachable from this
+        notebook; it is never started, restarted or stopped from here (every attendee uses it)."""
+        from ..cluster import gateway
 
-        try:
-            route = self.connection.custom.get_namespaced_custom_object(
-                "route.openshift.io", "v1", self.namespace, "routes", "maas-gateway")
-        except ApiException:
-            return internal
-        host = (route.get("spec") or {}).get("host")
-        return f"https://{host}/v1" if host else internal
+        return gateway.connect(self.connection, self.settings.gateway_namespace,
+                               self.settings.gateway_timeout_s if timeout_s is None else timeout_s,
+                               self.openshift, self.settings.cluster_gateway_url)
+
+    def gateway_url(self) -> str:
+        """The gateway's OpenAI base URL from here: in a pod its Service, else its Route (OpenShift) or
+        MAAS_CLUSTER_GATEWAY_URL (a port-forward)."""
+        from ..cluster import gateway
+
+        return gateway.url(self.connection, self.settings.gateway_namespace, self.openshift,
+                           self.settings.cluster_gateway_url)
 
     def render_yaml(self, model: str | Path, name: str, max_model_len: int = 8192) -> str:
         """The InferenceService ``deploy`` would create, as YAML (no cluster needed)."""
