@@ -218,19 +218,21 @@ class KubernetesPlatform(Platform):
                     "`oc registry info`/<namespace> after `oc registry login`), or deploy an oci:// URI.") from unresolved
             return self.publish_modelcar(folder, name)
 
+    def modelcar_registry(self):
+        """The registry this cluster pulls ModelCars from (MAAS_CLUSTER_REGISTRY, as its nodes reach it:
+        MAAS_CLUSTER_REGISTRY_PULL), with the login from MAAS_CLUSTER_REGISTRY_AUTHFILE or the environment."""
+        from ..registry import cluster_registry
+
+        return cluster_registry(self.settings)
+
     def publish_modelcar(self, folder: Path, name: str) -> str:
         """Package a model folder as a ModelCar, push it to MAAS_CLUSTER_REGISTRY, return its pinned URI."""
-        import os
-
         from ..modelcar import build_modelcar, push
 
+        hub = self.modelcar_registry()
         image = build_modelcar(folder, self.settings.state_dir / "modelcars" / name, "v1")
-        tag = image.digest.split(":", 1)[1][:12]
-        authfile = Path(os.environ.get("REGISTRY_AUTH_FILE")
-                        or Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / "containers" / "auth.json")
-        digest = push(image, f"{self.settings.cluster_registry}/modelcars-{name}:{tag}", authfile)
-        pull = self.settings.cluster_registry_pull or self.settings.cluster_registry
-        return f"oci://{pull}/modelcars-{name}@{digest}"
+        reference = hub.reference(f"modelcars/{name}", image.digest.split(":", 1)[1][:12])
+        return hub.modelcar_uri(reference, push(image, reference, hub.authfile))
 
     def observe(self, name: str) -> state.ServiceState:
         """The InferenceService's state completed by its predictor pods and their events."""
