@@ -12,7 +12,7 @@ import base64
 import time
 from dataclasses import dataclass, field
 
-from ..errors import ClusterError, ServerStartError
+from ..errors import ClusterError, ClusterForbiddenError, ServerStartError
 from . import client as kube
 from . import status as state
 from .labels import COMPONENT, PART_OF, WORKSHOP
@@ -137,8 +137,12 @@ def read_deployment(connection: kube.Connection, namespace: str, openshift: bool
 
 
 def gateway_pod_problem(connection: kube.Connection, namespace: str) -> state.Problem | None:
-    with kube.call("list", "pods", namespace):
-        pods = connection.core.list_namespaced_pod(namespace, label_selector=POD_SELECTOR).items
+    """Why the gateway's pods do not run (None when fine, or when we may not list them)."""
+    try:
+        with kube.call("list", "pods", namespace):
+            pods = connection.core.list_namespaced_pod(namespace, label_selector=POD_SELECTOR).items
+    except ClusterForbiddenError:
+        return None
     for pod in pods:
         found = state.pod_problem(connection.api_client.sanitize_for_serialization(pod))
         if found:
@@ -182,10 +186,13 @@ def url(connection: kube.Connection, namespace: str, openshift: bool, override: 
     the in-cluster Service; outside the cluster its Route on OpenShift, else a port-forward it names."""
     if override:
         return state.openai_base(override)
-    service = _read(lambda: connection.core.read_namespaced_service(NAME, namespace), "get", "services", namespace,
-                    openshift, f"Service {NAME!r}")
-    ports = (connection.api_client.sanitize_for_serialization(service).get("spec") or {}).get("ports") or [{}]
-    port = int(ports[0].get("port", PORT))
+    try:
+        service = _read(lambda: connection.core.read_namespaced_service(NAME, namespace), "get", "services",
+                        namespace, openshift, f"Service {NAME!r}")
+        ports = (connection.api_client.sanitize_for_serialization(service).get("spec") or {}).get("ports") or [{}]
+        port = int(ports[0].get("port", PORT))
+    except ClusterForbiddenError:
+        port = PORT  # an attendee may not read the platform team's Service: the port the manifests give it
     if kube.in_cluster():
         return internal_url(namespace, port)
     if openshift:
@@ -204,25 +211,37 @@ def url(connection: kube.Connection, namespace: str, openshift: bool, override: 
         "workbench in the cluster.")
 
 
-def check_reachable(base_url: str, namespace: str, timeout_s: float = 10.0) -> None:
-    """One liveness request from this notebook: the address works from here, not only in the cluster."""
+def check_reachable(base_url: str, namespace: str, timeout_s: float = 10.0, wait_s: float = 0.0) -> None:
+    """Liveness requests from this notebook, retried for up to ``wait_s``: the address works from here, not
+    only inside the cluster."""
     import requests
 
     probe = base_url.removesuffix("/v1") + "/health/liveliness"
-    try:
-        requests.get(probe, timeout=timeout_s).raise_for_status()
-    except requests.RequestException as exc:
-        raise ClusterError(
-            f"the gateway is ready in {namespace!r} but this notebook cannot reach it at {base_url} ({exc}). From a "
-            f"laptop: `kubectl port-forward -n {namespace} svc/{NAME} {PORT}:{PORT}` and "
-            f"MAAS_CLUSTER_GATEWAY_URL=http://127.0.0.1:{PORT}/v1; a Route with a self-signed certificate needs "
-            "REQUESTS_CA_BUNDLE pointing at the cluster's CA.") from exc
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            requests.get(probe, timeout=timeout_s).raise_for_status()
+            return
+        except requests.RequestException as exc:
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"this notebook cannot reach the gateway of {namespace!r} at {base_url} ({exc}). From a laptop: "
+                    f"`kubectl port-forward -n {namespace} svc/{NAME} {PORT}:{PORT}` and "
+                    f"MAAS_CLUSTER_GATEWAY_URL=http://127.0.0.1:{PORT}/v1; a Route with a self-signed certificate "
+                    "needs REQUESTS_CA_BUNDLE pointing at the cluster's CA.") from exc
+        time.sleep(POLL_S)
 
 
 def connect(connection: kube.Connection, namespace: str, timeout_s: float, openshift: bool = False,
             override_url: str = "") -> ClusterGateway:
-    """The shared gateway, ready and reachable from here (it is never started or restarted by a notebook)."""
-    deployment = wait_ready(connection, namespace, timeout_s, openshift)
+    """The shared gateway, ready and reachable from here (it is never started or restarted by a notebook).
+
+    Readiness comes from its Deployment; an attendee who may not read the platform team's Deployment waits
+    on the gateway's own liveness answer instead (same timeout), and sees no model list."""
+    try:
+        deployment: dict | None = wait_ready(connection, namespace, timeout_s, openshift)
+    except ClusterForbiddenError:
+        deployment = None
     base = url(connection, namespace, openshift, override_url)
-    check_reachable(base, namespace)
-    return ClusterGateway(base, routed_models(deployment), namespace, openshift, connection)
+    check_reachable(base, namespace, wait_s=0.0 if deployment else timeout_s)
+    return ClusterGateway(base, routed_models(deployment) if deployment else (), namespace, openshift, connection)

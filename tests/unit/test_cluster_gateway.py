@@ -60,14 +60,15 @@ ROLLING_OUT = dict(observedGeneration=2, replicas=1, updatedReplicas=1, unavaila
 DEADLINE = dict(observedGeneration=2, replicas=1, updatedReplicas=1, unavailableReplicas=1, conditions=[
     {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
      "message": 'ReplicaSet "maas-gateway-5d8f7c9b6d" has timed out progressing.'}])
+SECRET_VALUES = {"LITELLM_MASTER_KEY": ADMIN_KEY, "POSTGRESQL_PASSWORD": "pw", "MAAS_GATEWAY_DSN": "postgresql://x"}
 SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": HASHED, "namespace": NS},
-          "data": {key: base64.b64encode(value.encode()).decode() for key, value in {
-              "LITELLM_MASTER_KEY": ADMIN_KEY, "POSTGRESQL_PASSWORD": "pw", "MAAS_GATEWAY_DSN": "postgresql://x"}.items()}}
+          "data": {key: base64.b64encode(value.encode()).decode() for key, value in SECRET_VALUES.items()}}
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "maas-gateway", "namespace": NS},
            "spec": {"clusterIP": "172.30.12.7", "ports": [{"name": "http", "port": 4000, "targetPort": "http",
                                                            "protocol": "TCP"}]}}
 ROUTE = {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "maas-gateway", "namespace": NS},
-         "spec": {"host": "maas-gateway-maas-models.apps.example.com", "to": {"kind": "Service", "name": "maas-gateway"}}}
+         "spec": {"host": "maas-gateway-maas-models.apps.example.com",
+                  "to": {"kind": "Service", "name": "maas-gateway"}}}
 PULL_FAILS = {"metadata": {"name": "maas-gateway-5d8f7c9b6d-x2x7q", "namespace": NS},
               "status": {"phase": "Pending", "containerStatuses": [{
                   "name": "gateway", "ready": False, "restartCount": 0, "image": "maas-workshop/gateway:0.1.0",
@@ -217,7 +218,7 @@ def test_the_url_from_a_workbench_a_laptop_on_openshift_and_a_port_forward(tmp_p
 
 
 def test_an_address_this_notebook_cannot_reach_is_an_error_not_a_hang():
-    with pytest.raises(ClusterError, match="cannot reach it at http://127.0.0.1:9/v1.*port-forward"):
+    with pytest.raises(ClusterError, match="cannot reach the gateway of 'maas-models' at http://127.0.0.1:9/v1.*forward"):
         cluster_gateway.check_reachable("http://127.0.0.1:9/v1", NS, timeout_s=2)
 
 
@@ -237,3 +238,20 @@ def test_notebook_calls_use_the_shared_gateway_and_never_stop_it(cls, liveness_s
     assert console.base_url == liveness_server.removesuffix("/v1") + "/portal"
     assert maas.stop_gateway() == [] and maas.stop_gateway(gateway) == []  # shared: never torn down
     assert not any(call.split()[0] not in ("get", "list") for call in api.calls)
+
+
+def test_an_attendee_who_may_not_read_the_deployment_waits_on_the_gateways_own_answer(liveness_server, monkeypatch,
+                                                                                        outside_the_cluster):
+    """RBAC refuses `get deployments.apps` in the shared namespace: readiness from the gateway's liveness answer;
+    the admin key still needs `get secrets`, and its refusal says so."""
+    monkeypatch.setenv("MAAS_CLUSTER_GATEWAY_URL", liveness_server)
+
+    class NoDeploymentRights(FakeApi):
+        def read_namespaced_deployment(self, name, namespace):
+            raise api_status(403, "Forbidden", f'deployments.apps "{name}" is forbidden: User "ada" cannot get resource '
+                                               f'"deployments" in API group "apps" in the namespace "{namespace}"')
+
+    gateway = maas.start_gateway(OpenShiftPlatform(connection=connection(NoDeploymentRights([]))))
+    assert gateway.url == liveness_server and gateway.models == ()
+    with pytest.raises(ClusterForbiddenError, match="may not get deployments.apps in namespace 'maas-models'"):
+        maas.admin(gateway)
