@@ -218,7 +218,8 @@ def test_the_url_from_a_workbench_a_laptop_on_openshift_and_a_port_forward(tmp_p
 
 
 def test_an_address_this_notebook_cannot_reach_is_an_error_not_a_hang():
-    with pytest.raises(ClusterError, match="cannot reach the gateway of 'maas-models' at http://127.0.0.1:9/v1.*forward"):
+    unreachable = "cannot reach the gateway of 'maas-models' at http://127.0.0.1:9/v1.*port-forward"
+    with pytest.raises(ClusterError, match=unreachable):
         cluster_gateway.check_reachable("http://127.0.0.1:9/v1", NS, timeout_s=2)
 
 
@@ -248,8 +249,9 @@ def test_an_attendee_who_may_not_read_the_deployment_waits_on_the_gateways_own_a
 
     class NoDeploymentRights(FakeApi):
         def read_namespaced_deployment(self, name, namespace):
-            raise api_status(403, "Forbidden", f'deployments.apps "{name}" is forbidden: User "ada" cannot get resource '
-                                               f'"deployments" in API group "apps" in the namespace "{namespace}"')
+            message = (f'deployments.apps "{name}" is forbidden: User "ada" cannot get resource "deployments" in '
+                       f'API group "apps" in the namespace "{namespace}"')
+            raise api_status(403, "Forbidden", message)
 
     gateway = maas.start_gateway(OpenShiftPlatform(connection=connection(NoDeploymentRights([]))))
     assert gateway.url == liveness_server and gateway.models == ()
