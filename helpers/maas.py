@@ -25,29 +25,22 @@ class PortalError(WorkshopError):
     """The portal refused a request; the message is the portal's own explanation."""
 
 
-_current: list[Gateway | ClusterGateway] = []  # the gateway this kernel last started or found
-
-
 def start_gateway(platform: Platform | None = None) -> Gateway | ClusterGateway:
     """The gateway in front of every ready deployment (restarted if the model list changed), priced by
     the price table (catalog/prices.yaml). On a cluster: the shared gateway of the manifests, once its
     Deployment is ready (MAAS_GATEWAY_TIMEOUT_S) and this notebook reaches it."""
     platform = platform or get_platform()
     if isinstance(platform, KubernetesPlatform):
-        gateway = platform.shared_gateway()
-    else:
-        gateway = proxy.start_gateway([d for d in platform.list() if d.ready])
-    _current[:] = [gateway]
-    return gateway
+        return platform.shared_gateway()
+    return proxy.start_gateway([d for d in platform.list() if d.ready])
 
 
 def stop_gateway(gateway: Gateway | ClusterGateway | None = None) -> list[str]:
     """Stop the local gateway and its PostgreSQL (keys and ledger stay on disk); returns what stopped.
-    The shared gateway in a cluster is never stopped from a notebook: nothing is stopped then."""
-    gateway = gateway or (_current[0] if _current else None)
+    Only processes on this machine are ever stopped: the shared gateway in a cluster never is (given one,
+    nothing is stopped)."""
     if isinstance(gateway, ClusterGateway):
         return []
-    _current.clear()
     stopped = ["gateway"] if proxy.stop_gateway() else []
     return stopped + (["postgres"] if postgres.stop_postgres() else [])
 
