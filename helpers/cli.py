@@ -3,7 +3,7 @@
     python -m helpers up                 build the model if needed, serve it
     python -m helpers status [--json]    what runs where
     python -m helpers down               stop everything the workshop started
-    python -m helpers run-labs --labs 0,1 --out DIR
+    python -m helpers run-labs --labs 0,1 --out DIR   (default DIR: <state dir>/run-labs)
 """
 from __future__ import annotations
 
@@ -127,15 +127,17 @@ def cmd_reset_gateway(args: argparse.Namespace) -> int:
 
 def cmd_run_labs(args: argparse.Namespace) -> int:
     from .runlabs import parse_parameter, run_labs
+    from .settings import get_settings
 
     labs = [int(n) for n in args.labs.split(",")] if args.labs else None
     parameters = dict(parse_parameter(text) for text in args.parameter)
-    summary = run_labs(labs, args.platform or "local", Path(args.out), parameters)
+    out = Path(args.out) if args.out else get_settings().state_dir / "run-labs"
+    summary = run_labs(labs, args.platform or "local", out, parameters)
     for lab in summary["labs"]:
         print(f"{lab['lab']}: {lab['status']} in {lab['seconds']:.0f} s  {json.dumps(lab['figures'])[:300]}")
         if lab["error"]:
             print(lab["error"][-2000:])
-    print(f"summary: {Path(args.out) / 'summary.json'}")
+    print(f"summary: {out / 'summary.json'}")
     return 0 if summary["passed"] else 1
 
 
@@ -211,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     reset.set_defaults(func=cmd_reset_gateway)
     run = sub.add_parser("run-labs", help="execute solution notebooks with papermill")
     run.add_argument("--labs", default=None, help="comma-separated lab numbers, e.g. 0,1 (default: all)")
-    run.add_argument("--out", required=True, help="folder for executed notebooks and summary.json")
+    run.add_argument("--out", default=None,
+                     help="folder for executed notebooks and summary.json (default: <state dir>/run-labs)")
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="override a notebook parameter (a Python literal), e.g. -p SWEEP_SECONDS=4; repeatable")
     run.set_defaults(func=cmd_run_labs)

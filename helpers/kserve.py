@@ -24,11 +24,14 @@ from .cluster.labels import SHARED_OWNER, workshop_labels
 from .errors import WorkshopError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-# vLLM's CUDA image, by tag and digest as a public source pins it (tinfoilsh/vllm-openai-audio, Dockerfile).
-# On OpenShift AI the platform's own vllm-cuda-runtime is referenced instead (overlays/openshift).
+# vLLM's CUDA image, by tag and digest as a public repository pins it (tinfoilsh/vllm-openai-audio, Dockerfile:
+# "FROM vllm/vllm-openai:v0.14.0@sha256:1d6866b8..."). On OpenShift AI the platform's own vllm-cuda-runtime is
+# referenced instead (overlays/openshift).
 VLLM_IMAGE = ("docker.io/vllm/vllm-openai:v0.14.0"
               "@sha256:1d6866b87630d94f5e0cdae55ab5abb4ce0b03fcb84d9d10612f9d518d19d4fd")
-# vLLM's CPU image for kind (x86-64 with AVX-512 or AVX2: see shared FACTS); tag cited in shared CLUSTER.md sources.
+# vLLM's CPU image for kind (x86-64 with AVX-512 or AVX2: see shared FACTS). vLLM 0.30.0 is a release (PyPI: vllm
+# 0.30.0); vllm-project/vllm .buildkite/scripts/annotate-release.sh pushes each release as
+# vllm/vllm-openai-cpu:v<version>-x86_64. No digest: no source we can cite gives one.
 VLLM_CPU_IMAGE = "docker.io/vllm/vllm-openai-cpu:v0.30.0-x86_64"
 DEFAULT_MODELCAR = "oci://quay.io/redhat-ai-services/modelcar-catalog:granite-3.1-2b-instruct"
 DEFAULT_RUNTIME = "vllm-runtime"

@@ -1,9 +1,10 @@
 """Models-as-a-Service for the notebooks: start the gateway, use its portal.
 
 ``start_gateway`` puts the gateway (with its PostgreSQL) in front of every model
-deployed on the platform. ``Portal`` is what a developer uses (their portal
-token), ``Admin`` what the platform team uses (the gateway's admin key); both
-talk to the gateway's small HTTP API, as a web portal would.
+deployed on the platform; on a cluster platform it finds the shared gateway the
+manifests deploy instead (never starting or stopping it). ``Portal`` is what a
+developer uses (their portal token), ``Admin`` what the platform team uses (the
+gateway's admin key); both talk to the gateway's small HTTP API, as a web portal would.
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from urllib.parse import quote
 
 import requests
 
+from .cluster.gateway import ClusterGateway
 from .errors import WorkshopError
 from .gateway import postgres, proxy
 from .gateway.proxy import Gateway
-from .platform import get_platform
+from .platform import KubernetesPlatform, get_platform
 from .platform.base import Platform
 
 
@@ -23,15 +25,22 @@ class PortalError(WorkshopError):
     """The portal refused a request; the message is the portal's own explanation."""
 
 
-def start_gateway(platform: Platform | None = None) -> Gateway:
+def start_gateway(platform: Platform | None = None) -> Gateway | ClusterGateway:
     """The gateway in front of every ready deployment (restarted if the model list changed), priced by
-    the price table (catalog/prices.yaml)."""
+    the price table (catalog/prices.yaml). On a cluster: the shared gateway of the manifests, once its
+    Deployment is ready (MAAS_GATEWAY_TIMEOUT_S) and this notebook reaches it."""
     platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        return platform.shared_gateway()
     return proxy.start_gateway([d for d in platform.list() if d.ready])
 
 
-def stop_gateway() -> list[str]:
-    """Stop the gateway and its PostgreSQL; keys and ledger stay on disk."""
+def stop_gateway(gateway: Gateway | ClusterGateway | None = None) -> list[str]:
+    """Stop the local gateway and its PostgreSQL (keys and ledger stay on disk); returns what stopped.
+    Only processes on this machine are ever stopped: the shared gateway in a cluster never is (given one,
+    nothing is stopped)."""
+    if isinstance(gateway, ClusterGateway):
+        return []
     stopped = ["gateway"] if proxy.stop_gateway() else []
     return stopped + (["postgres"] if postgres.stop_postgres() else [])
 
@@ -41,7 +50,7 @@ def ledger_dsn() -> str:
     return postgres.dsn()
 
 
-def _portal_url(gateway: Gateway) -> str:
+def _portal_url(gateway: Gateway | ClusterGateway) -> str:
     return gateway.url.removesuffix("/v1") + "/portal"
 
 
@@ -135,9 +144,11 @@ class Admin(_Client):
                           json={"rpm": rpm, "tpm": tpm, "monthly_budget_usd": monthly_budget_usd})
 
 
-def admin(gateway: Gateway) -> Admin:
-    """The admin console (uses the gateway's admin key, read from the state folder)."""
-    return Admin(_portal_url(gateway), proxy.admin_key())
+def admin(gateway: Gateway | ClusterGateway) -> Admin:
+    """The admin console (uses the gateway's admin key: from the state folder, or on a cluster from the
+    gateway's Secret; never printed)."""
+    key = gateway.admin_key() if isinstance(gateway, ClusterGateway) else proxy.admin_key()
+    return Admin(_portal_url(gateway), key)
 
 
 def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) -> float:
@@ -153,7 +164,7 @@ def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) ->
     return statistics.median(latencies)
 
 
-def latency_overhead(deployment, gateway: Gateway, key: str, requests_count: int = 40,
+def latency_overhead(deployment, gateway: Gateway | ClusterGateway, key: str, requests_count: int = 40,
                      max_tokens: int = 16) -> dict[str, float]:
     """p50 latency of the same requests, direct to vLLM and through the gateway, one run, alternating."""
     import openai

@@ -40,6 +40,10 @@ class Settings:
     gpus_per_model: int = 1  # GPUs per replica on a cluster (0 on kind: the CPU image)
     cluster_registry: str = ""  # where local models are pushed as ModelCars (host[:port]/namespace), e.g. the cluster's
     cluster_registry_pull: str = ""  # the same registry as the nodes reach it (empty: cluster_registry)
+    cluster_registry_authfile: str = ""  # containers-auth.json for cluster_registry (else USERNAME/PASSWORD env)
+    gateway_namespace: str = "maas-models"  # where the shared gateway runs (manifests/models.yaml's namespace)
+    cluster_gateway_url: str = ""  # override: how this notebook reaches it (e.g. a port-forward); empty: found
+    gateway_timeout_s: float = 300.0  # how long to wait for the shared gateway's Deployment to be ready
 
     @property
     def models_dir(self) -> Path:
@@ -86,6 +90,10 @@ def get_settings() -> Settings:
         gpus_per_model=int(_env("GPUS_PER_MODEL", "1")),
         cluster_registry=_env("CLUSTER_REGISTRY", ""),
         cluster_registry_pull=_env("CLUSTER_REGISTRY_PULL", ""),
+        cluster_registry_authfile=_env("CLUSTER_REGISTRY_AUTHFILE", ""),
+        gateway_namespace=_env("GATEWAY_NAMESPACE", "maas-models"),
+        cluster_gateway_url=_env("CLUSTER_GATEWAY_URL", ""),
+        gateway_timeout_s=float(_env("GATEWAY_TIMEOUT_S", "300")),
     )
 
 

@@ -8,18 +8,30 @@
 #
 # Then: export KUBECONFIG=$(pwd)/.maas/kind/kubeconfig PLATFORM=kubernetes MAAS_GPUS_PER_MODEL=0
 #
-# Written, NOT RUN: the machine it was written on can run no Docker engine. Every version is pinned;
-# the sources that show each pin exists are named beside it. The vLLM CPU image needs a CPU it was built
+# Written, NOT RUN: the machine it was written on can run no Docker engine, and this combination of versions
+# has not run together anywhere we know of. Every version is pinned; the source showing each pin exists is
+# named beside it. The vLLM CPU image needs a CPU it was built
 # for (x86-64 with AVX-512 or AVX2; see the README).
 set -euo pipefail
 
-KIND_VERSION=v0.33.0
-# kind node image for Kubernetes 1.35.8, by digest (as pinned in public kind scripts next to kind v0.33.0)
-NODE_IMAGE=kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0
-CERT_MANAGER_VERSION=v1.16.0           # KServe's standard mode needs cert-manager for its webhooks
-KSERVE_VERSION=v0.15.0                 # pinned release: its own install manifests (hack/quick_install.sh is gone)
-METRICS_SERVER_VERSION=v0.7.2          # the pod metrics API platform.usage() reads
-REGISTRY_IMAGE=docker.io/library/registry:2.8.3
+# Each pin names a public source showing it exists (repository, tag, path); read with the project's search
+# tool, not pulled from here. Only the node image has a digest: kind's source gives one.
+# kubernetes-sigs/kind, tag v0.32.0 (its newest release tag when read, 2026-08; v0.33.0 only as an alpha)
+KIND_VERSION=v0.32.0
+# kubernetes-sigs/kind@v0.32.0 pkg/apis/config/defaults/image.go: the default node image of that release
+NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
+# KServe's standard mode needs cert-manager for its webhooks: the version KServe v0.15.0 installs itself
+# (kserve/kserve@v0.15.0 hack/quick_install.sh: CERT_MANAGER_VERSION=v1.16.1; cert-manager/cert-manager tag v1.16.1)
+CERT_MANAGER_VERSION=v1.16.1
+# kserve/kserve tag v0.15.0; its install manifests are in the repository as install/v0.15.0/kserve.yaml
+# (controller image kserve/kserve-controller:v0.15.0) and install/v0.15.0/kserve-cluster-resources.yaml
+KSERVE_VERSION=v0.15.0
+# the pod metrics API platform.usage() reads: kubernetes-sigs/metrics-server tag v0.8.1 (charts/metrics-server/
+# Chart.yaml appVersion 0.8.1; README compatibility matrix: 0.8.x for Kubernetes 1.31+, the node above is 1.36)
+METRICS_SERVER_VERSION=v0.8.1
+# docker-library/official-images library/registry (commit 003e0d73): "Tags: 3.1.2, 3.1, 3, latest", built from
+# distribution/distribution-library-image; the 2.8.x line (distribution/distribution tag v2.8.3) is no longer listed
+REGISTRY_IMAGE=docker.io/library/registry:3.1.2
 CLUSTER=maas
 REGISTRY_NAME=kind-registry
 REGISTRY_PORT=5001                     # localhost:5001 from the host and, through containerd's hosts.toml, from the nodes

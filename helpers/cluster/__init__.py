@@ -3,6 +3,7 @@
     labels     one label scheme for everything the workshop creates
     status     pure functions reading InferenceService and pod status
     client     reach the API server; turn its refusals into errors that say what to do
+    gateway    the shared gateway the manifests deploy: its URL from here, readiness, admin key
     manifests  the kustomize tree under manifests/, rendered from manifests/models.yaml
     validate   offline checks: kubectl kustomize, Kubernetes schemas, CRD schemas, policy
 """

@@ -63,6 +63,7 @@ class Connection:
     custom: object  # CustomObjectsApi
     extensions: object  # ApiextensionsV1Api
     context: str  # kubeconfig context, or "in-cluster"
+    apps: object = None  # AppsV1Api (the shared gateway's Deployment)
 
 
 def connect(kubeconfig: str = "") -> Connection:
@@ -85,7 +86,7 @@ def connect(kubeconfig: str = "") -> Connection:
         raise ClusterConfigError(f"cannot use the Kubernetes configuration {path or 'in-cluster'}: {exc}. "
                                  "Log in again (`oc login`) or fix MAAS_KUBECONFIG.") from exc
     return Connection(api_client, client.CoreV1Api(api_client), client.CustomObjectsApi(api_client),
-                      client.ApiextensionsV1Api(api_client), context)
+                      client.ApiextensionsV1Api(api_client), context, client.AppsV1Api(api_client))
 
 
 def explain(status: int, body: str, verb: str, resource: str, namespace: str | None) -> ClusterError:

@@ -28,7 +28,7 @@ from .status import ISVC_POD_LABEL, predictor_service_url
 GATEWAY_VERSION = "0.1.0"  # the project version: the gateway image's tag (images/Containerfile.gateway)
 GATEWAY_IMAGE = "maas-workshop/gateway"  # overlays point it at a registry (kustomize `images`)
 # PostgreSQL that runs under any UID (OpenShift's restricted SCC), pinned by tag and digest as a public
-# Containerfile pins it (cryostatio: FROM quay.io/sclorg/postgresql-16-c9s:20260923@sha256:b508e7...).
+# repository pins it (cryostatio/cryostat-db, Dockerfile: FROM quay.io/sclorg/postgresql-16-c9s:20260923@sha256:b508e7...).
 POSTGRES_IMAGE = ("quay.io/sclorg/postgresql-16-c9s:20260923"
                   "@sha256:b508e74304788fb4a5a2af76d8d013f20a18ee38bff3d24a705d7b730b8c0a30")
 GATEWAY_PORT = 4000

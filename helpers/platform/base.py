@@ -74,6 +74,10 @@ class Platform(ABC):
     def usage(self, name: str, interval_s: float = 1.0) -> ResourceUsage:
         """Memory held and CPU used by a deployment."""
 
+    @abstractmethod
+    def modelcar_registry(self):
+        """The registry to push ModelCars to so that this platform can deploy them (``helpers.registry``)."""
+
     def deploy_many(self, model: str | Path, names: list[str], **options) -> list[Deployment]:
         """Deploy the same model under several names at once (they start in parallel)."""
         from concurrent.futures import ThreadPoolExecutor

@@ -218,19 +218,21 @@ class KubernetesPlatform(Platform):
                     "`oc registry info`/<namespace> after `oc registry login`), or deploy an oci:// URI.") from unresolved
             return self.publish_modelcar(folder, name)
 
+    def modelcar_registry(self):
+        """The registry this cluster pulls ModelCars from (MAAS_CLUSTER_REGISTRY, as its nodes reach it:
+        MAAS_CLUSTER_REGISTRY_PULL), with the login from MAAS_CLUSTER_REGISTRY_AUTHFILE or the environment."""
+        from ..registry import cluster_registry
+
+        return cluster_registry(self.settings)
+
     def publish_modelcar(self, folder: Path, name: str) -> str:
         """Package a model folder as a ModelCar, push it to MAAS_CLUSTER_REGISTRY, return its pinned URI."""
-        import os
-
         from ..modelcar import build_modelcar, push
 
+        hub = self.modelcar_registry()
         image = build_modelcar(folder, self.settings.state_dir / "modelcars" / name, "v1")
-        tag = image.digest.split(":", 1)[1][:12]
-        authfile = Path(os.environ.get("REGISTRY_AUTH_FILE")
-                        or Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / "containers" / "auth.json")
-        digest = push(image, f"{self.settings.cluster_registry}/modelcars-{name}:{tag}", authfile)
-        pull = self.settings.cluster_registry_pull or self.settings.cluster_registry
-        return f"oci://{pull}/modelcars-{name}@{digest}"
+        reference = hub.reference(f"modelcars/{name}", image.digest.split(":", 1)[1][:12])
+        return hub.modelcar_uri(reference, push(image, reference, hub.authfile))
 
     def observe(self, name: str) -> state.ServiceState:
         """The InferenceService's state completed by its predictor pods and their events."""
@@ -362,20 +364,22 @@ class KubernetesPlatform(Platform):
             memory, cpu = memory + m, cpu + c
         return ResourceUsage(memory, cpu)
 
-    def gateway_url(self) -> str:
-        """The gateway's OpenAI base URL: its Route on OpenShift from outside, else its in-cluster Service."""
-        internal = f"http://maas-gateway.{self.namespace}.svc.cluster.local:4000/v1"
-        if not self.openshift or kube.in_cluster():
-            return internal
-        from kubernetes.client.exceptions import ApiException
+    def shared_gateway(self, timeout_s: float | None = None):
+        """The shared gateway the manifests deploy (``MAAS_GATEWAY_NAMESPACE``), ready and reachable from this
+        notebook; it is never started, restarted or stopped from here (every attendee uses it)."""
+        from ..cluster import gateway
 
-        try:
-            route = self.connection.custom.get_namespaced_custom_object(
-                "route.openshift.io", "v1", self.namespace, "routes", "maas-gateway")
-        except ApiException:
-            return internal
-        host = (route.get("spec") or {}).get("host")
-        return f"https://{host}/v1" if host else internal
+        return gateway.connect(self.connection, self.settings.gateway_namespace,
+                               self.settings.gateway_timeout_s if timeout_s is None else timeout_s,
+                               self.openshift, self.settings.cluster_gateway_url)
+
+    def gateway_url(self) -> str:
+        """The gateway's OpenAI base URL from here: in a pod its Service, else its Route (OpenShift) or
+        MAAS_CLUSTER_GATEWAY_URL (a port-forward)."""
+        from ..cluster import gateway
+
+        return gateway.url(self.connection, self.settings.gateway_namespace, self.openshift,
+                           self.settings.cluster_gateway_url)
 
     def render_yaml(self, model: str | Path, name: str, max_model_len: int = 8192) -> str:
         """The InferenceService ``deploy`` would create, as YAML (no cluster needed)."""

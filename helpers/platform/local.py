@@ -212,6 +212,12 @@ class LocalPlatform(Platform):
             )
         return deployment
 
+    def modelcar_registry(self):
+        """The workshop's own registry on this machine (started if needed), with a generated login."""
+        from ..registry import start_registry
+
+        return start_registry()
+
     def usage(self, name: str, interval_s: float = 1.0) -> ResourceUsage:
         self.get(name)  # clear error when unknown or dead
         handle = self._handle(self._read(name))

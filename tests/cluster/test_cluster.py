@@ -4,7 +4,9 @@
 
 PLATFORM chooses kubernetes or openshift (default kubernetes); MAAS_NAMESPACE the namespace (it needs
 the vLLM ServingRuntime: `kubectl apply -k manifests/` or OpenShift AI's template). On kind set
-MAAS_GPUS_PER_MODEL=0: the tiny model from kind's registry on the CPU image.
+MAAS_GPUS_PER_MODEL=0: the tiny model from kind's registry on the CPU image. The gateway test needs the
+manifests applied (the shared gateway in MAAS_GATEWAY_NAMESPACE) and the right to read its Secret; the Lab 4
+test needs MAAS_CLUSTER_REGISTRY and its login (README, "On a cluster").
 None of these tests has run yet: no apiserver could run where they were written.
 """
 from __future__ import annotations
@@ -69,6 +71,40 @@ def test_deploy_answer_list_usage_undeploy(platform, model):
     finally:
         platform.undeploy(name)
     assert name not in [d.name for d in platform.list()]
+
+
+def test_the_notebooks_reach_the_shared_gateway(platform):
+    """maas.start_gateway on a cluster platform: the manifests' gateway, ready, reachable from here, its admin
+    key read from its Secret and accepted; stop_gateway leaves it running."""
+    from helpers import maas
+    from helpers.cluster import gateway as cluster_gateway
+
+    gateway = maas.start_gateway(platform)
+    assert gateway.models, "the gateway routes no model: apply the manifests from manifests/models.yaml"
+    assert requests.get(gateway.url.removesuffix("/v1") + "/health/liveliness", timeout=30).ok
+    assert isinstance(maas.admin(gateway).top_consumers(1), list)  # the admin key from the Secret works
+    assert maas.stop_gateway(gateway) == []
+    still = cluster_gateway.read_deployment(platform.connection, gateway.namespace, platform.openshift)
+    assert cluster_gateway.deployment_state(still)[0], "stop_gateway must not touch the shared gateway"
+
+
+@pytest.mark.skipif(not get_settings().cluster_registry, reason="MAAS_CLUSTER_REGISTRY is not set (Lab 4's push)")
+def test_lab4_pushes_to_the_cluster_registry_and_deploys_by_digest(platform, tmp_path):
+    """Lab 4's path on a cluster: the tiny ModelCar pushed to MAAS_CLUSTER_REGISTRY, deployed as the nodes reach it."""
+    from helpers import modelcar
+    from helpers.models import ensure_tiny_model
+
+    hub = platform.modelcar_registry()
+    image = modelcar.build_modelcar(ensure_tiny_model(show_progress=False).path, tmp_path / "layout", "v1")
+    reference = hub.reference("modelcars/parasol-tiny", "cluster-test")
+    digest = modelcar.push(image, reference, hub.authfile)
+    assert digest == image.digest
+    name = "maas-cluster-modelcar"
+    try:
+        deployment = platform.deploy(hub.modelcar_uri(reference, digest), name, max_model_len=2048)
+        assert deployment.ready and deployment.details["digest"] == image.digest
+    finally:
+        platform.undeploy(name)
 
 
 def test_run_labs_on_the_cluster_writes_the_summary(tmp_path):

@@ -210,6 +210,15 @@ def test_run_labs_without_a_kubeconfig_exits_2_and_writes_nothing(no_cluster, ki
     assert not out.exists() and not (no_cluster / "state").exists()  # nothing half-done
 
 
+def test_run_labs_as_the_issue_writes_it_without_a_kubeconfig(no_cluster):
+    """`python -m helpers run-labs --platform openshift`, no --out: the same message, exit 2, no folder made."""
+    env = {**os.environ, "MAAS_STATE_DIR": str(no_cluster / "state")}
+    result = subprocess.run([sys.executable, "-m", "helpers", "run-labs", "--platform", "openshift"],
+                            capture_output=True, text=True, env=env, cwd=get_settings().root, timeout=120)
+    assert result.returncode == 2 and "error: no Kubernetes configuration" in result.stderr, result.stderr
+    assert not (no_cluster / "state").exists()
+
+
 # -- platforms and what they create ----------------------------------------------------------------------------
 def test_three_kinds_and_local_is_unchanged():
     assert {"local", "kubernetes", "openshift"} <= set(Platform._registry)
