@@ -43,11 +43,9 @@ def vllm_command(python: Path, model_dir: Path, name: str, host: str, port: int,
 
 
 def vllm_environment(kv_cache_gib: int) -> dict[str, str]:
-    """vLLM's environment. One process for the engine and its worker (VLLM_ENABLE_V1_MULTIPROCESSING=0):
-    with one CPU worker the extra process only costs a third import of PyTorch and vLLM (starts in about
-    19 s instead of 27 s on 2 cores, the same tokens/s)."""
+    """vLLM's environment. (VLLM_ENABLE_V1_MULTIPROCESSING=0 would start 8 s sooner, the worker inside the
+    engine process, but one request at a time then crawls on 2 cores: 16 tokens/s instead of about 120.)"""
     return {
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
