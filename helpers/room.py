@@ -1,6 +1,6 @@
 """A room of attendees on this machine: their folders, their pristine labs, the room sheet.
 
-Everything lives under ``<state dir>/room/``: ``attendees/<name>/labs`` (a copy of labs/, the
+Everything lives under ``<state dir>/room/`` (MAAS_ROOM_DIR): ``attendees/<name>/labs`` (a copy of labs/, the
 notebooks an attendee works in), ``attendees/<name>/results`` (what their labs record,
 ``MAAS_RESULTS_DIR``) and ``sheet.txt``, the only place portal logins are ever written
 (mode 0600, never committed, never printed). The instructor toolkit only deletes or
@@ -9,6 +9,7 @@ restores files under an attendee's folder, which it created.
 from __future__ import annotations
 
 import filecmp
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ class RoomError(WorkshopError):
 
 
 def room_dir() -> Path:
-    return get_settings().state_dir / "room"
+    """``<state dir>/room``, or MAAS_ROOM_DIR (tests use their own)."""
+    return Path(os.environ.get("MAAS_ROOM_DIR") or get_settings().state_dir / "room")
 
 
 def sheet_path() -> Path:
