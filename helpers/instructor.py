@@ -126,8 +126,11 @@ def reset_plan(r: Room, users: list[str], forget_usage: bool = False, admin=None
             from .cluster import room as cluster_room
 
             for target in cluster_room.reset_plan(r.cluster, user):
-                group = "results (deleted)" if target.kind is cluster_room.CONFIG_MAP else "deployments (deleted)"
-                plan[group].append(f"{target.kind.kind} {target}")
+                group = {cluster_room.CONFIG_MAP: "results (deleted)",
+                         cluster_room.SECRET: "secrets (deleted)"}.get(target.kind, "deployments (deleted)")
+                plan.setdefault(group, []).append(f"{target.kind.kind} {target}")
+    if not r.local:  # notebooks live in each workbench's volume (the attendee's): not reachable from here
+        plan.pop("notebooks (restored to labs/)")
     if forget_usage:
         plan["usage (deleted: ledger rows, rollups, refusal counts)"] = list(users)
     return plan

@@ -105,10 +105,9 @@ def cluster(honour_selector: bool = True) -> instructor.Room:
 EXPECTED_RESET = {
     "gateway keys (revoked)": ["alice: chatbot", "alice: summarizer", "bob: lab5-app"],
     "deployments (deleted)": ["InferenceService maas-alice/tiny-1", "InferenceService maas-alice/tiny-2",
-                              "Secret maas-alice/maas-registry-auth",
-                              "InferenceService maas-bob/tiny-1", "Secret maas-bob/maas-registry-auth"],
+                              "InferenceService maas-bob/tiny-1"],
     "results (deleted)": ["ConfigMap maas-alice/maas-results", "ConfigMap maas-bob/maas-results"],
-    "notebooks (restored to labs/)": [],
+    "secrets (deleted)": ["Secret maas-alice/maas-registry-auth", "Secret maas-bob/maas-registry-auth"],
 }
 
 
