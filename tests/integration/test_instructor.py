@@ -114,6 +114,10 @@ def test_a_room_is_provisioned_once_checked_and_one_attendee_reset(gateway, room
     assert report[ann]["active_keys"] == 0 and report[ann]["requests"] >= 2  # the ledger is kept
     assert report[ben]["active_keys"] == 1 and report[ben]["tokens"] > 0
 
+    assert main(["instructor", "reset", "--user", ann, "--yes", "--forget-usage"]) == 0  # now the ledger too
+    capsys.readouterr()
+    assert usage_of(admin, ann) == 0 and usage_of(admin, ben) >= 2
+
     maas.stop_gateway()  # one thing broken on purpose: check says so and exits 1
     assert main(["instructor", "check"]) == 1
     assert "gateway" in capsys.readouterr().out
