@@ -211,3 +211,13 @@ def test_the_sheet_is_read_back_and_never_world_readable(state):
     path = room.write_sheet({"bob": "pt-b", "alice": "pt-a"}, "http://127.0.0.1:4000/portal")
     assert room.read_sheet() == {"alice": "pt-a", "bob": "pt-b"}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_local_teardown_lists_the_models_the_attendee_folders_and_the_sheet(state):
+    platform = _local_attendee("alice")
+    room.write_sheet({"alice": "pt-a"}, "http://portal")
+    plan = instructor.teardown_plan(instructor.Room(platform))
+    assert plan["shared models (stopped)"] == ["alice-copy"]
+    assert plan["attendee folders (removed)"] == [str(room.attendee_dir("alice"))]
+    assert plan["room sheet (removed)"] == [str(room.sheet_path())]
+    assert list(plan)[0] == "ledger (exported first)"
