@@ -4,6 +4,7 @@
     python -m helpers status [--json]    what runs where
     python -m helpers down               stop everything the workshop started
     python -m helpers run-labs --labs 0,1 --out DIR   (default DIR: <state dir>/run-labs)
+    python -m helpers instructor provision|check|reset|report|teardown   (the room; see README)
 """
 from __future__ import annotations
 
@@ -193,6 +194,85 @@ def cmd_check_manifests(args: argparse.Namespace) -> int:
     return 1 if any(results.values()) else 0
 
 
+def cmd_instructor(args: argparse.Namespace) -> int:
+    from . import instructor, preflight, room
+
+    r = instructor.open_room(args.platform)
+    if args.verb == "provision":
+        names = room.attendee_names(args.users, args.names)
+        done = instructor.provision(r, names)
+        for name, objects in done.cluster_objects.items():
+            print(f"{name}: applied {', '.join(objects)}")
+        if done.new_logins:
+            print(f"portal logins issued for {', '.join(done.new_logins)}: written to {done.sheet} (mode 600; "
+                  "hand each attendee their line; it is never printed)")
+        else:
+            print(f"the room sheet exists ({room.sheet_path()}): no new login issued")
+        copied = {n: c for n, c in done.labs_copied.items() if c}
+        print(f"labs copied: {copied}" if copied else "labs: every attendee already has theirs")
+        return 0
+    if args.verb == "check":
+        lines = preflight.check(r)
+        print(instructor.table(preflight.rows(lines)))
+        code = preflight.exit_code(lines)
+        print("verdict: ready for the labs" if code == 0 else "verdict: something would stop a lab (FAIL lines)")
+        return code
+    if args.verb == "reset":
+        users = instructor.room_users(r, args.all, args.user)
+        if not args.yes:
+            print("dry run (add --yes to do it):")
+            print(instructor.plan_text(instructor.reset_plan(r, users, args.forget_usage)))
+            return 0
+        print(instructor.plan_text(instructor.reset(r, users, args.forget_usage)))
+        print(f"reset: {', '.join(users)}" + ("" if args.forget_usage else " (usage history kept)"))
+        return 0
+    if args.verb == "report":
+        result = instructor.report(r)
+        if args.json:
+            print(instructor.as_json(result))
+        elif args.csv:
+            print(instructor.as_csv(result["attendees"]), end="")
+        else:
+            print(instructor.table(result["attendees"]))
+            print("\ntop consumers this month:")
+            print(instructor.table(result["top_consumers"]))
+        return 0
+    if not args.yes:  # teardown
+        print("dry run (add --yes to do it):")
+        print(instructor.plan_text(instructor.teardown_plan(r)))
+        return 0
+    print(f"ledger exported to {instructor.teardown(r)}; the room is torn down")
+    return 0
+
+
+def add_instructor(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser("instructor", help="the room: provision, check, reset, report, teardown")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    provision = verbs.add_parser("provision", help="attendees: gateway users, portal logins (the sheet), labs")
+    who = provision.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", type=int, help="attendee-01 ... attendee-N")
+    who.add_argument("--names", help="comma-separated attendee names")
+    verbs.add_parser("check", help="preflight of the room (exit 1 when a lab would stop)")
+    reset = verbs.add_parser("reset", help="revoke an attendee's keys, delete their deployments and results, "
+                                           "restore their labs (dry run unless --yes)")
+    target = reset.add_mutually_exclusive_group(required=True)
+    target.add_argument("--user")
+    target.add_argument("--all", action="store_true")
+    reset.add_argument("--yes", action="store_true", help="really do it")
+    reset.add_argument("--forget-usage", action="store_true", help="also delete their ledger rows and rollups")
+    report = verbs.add_parser("report", help="progress, usage and keys per attendee; top consumers")
+    form = report.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true")
+    form.add_argument("--json", action="store_true")
+    teardown = verbs.add_parser("teardown", help="export the ledger, stop the shared models, remove the room "
+                                                 "(dry run unless --yes)")
+    teardown.add_argument("--yes", action="store_true", help="really do it")
+    for verb in verbs.choices.values():
+        verb.add_argument("--platform", default=None, help="local, kubernetes or openshift (default: PLATFORM or local)")
+    parser.set_defaults(func=cmd_instructor)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets_cmd = sub.add_parser("cluster-secrets", help="generate manifests/base/gateway/secrets.env (never committed)")
     secrets_cmd.add_argument("--rotate", action="store_true", help="replace existing credentials")
     secrets_cmd.set_defaults(func=cmd_cluster_secrets)
+    add_instructor(sub)
     for p in (up, status, run, sub.choices["down"]):
         p.add_argument("--platform", default=None, help="local, kubernetes or openshift (default: PLATFORM or local)")
     return parser

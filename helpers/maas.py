@@ -144,11 +144,44 @@ class Admin(_Client):
                           json={"rpm": rpm, "tpm": tpm, "monthly_budget_usd": monthly_budget_usd})
 
 
+class RoomAdmin(Admin):
+    """The instructor's calls (python -m helpers instructor): users, every key of one attendee, probe keys
+    (never billed, shown once), forgetting a user's usage, the ledger as CSV."""
+
+    def users(self) -> list[dict]:
+        return self._call("GET", "/admin/users")
+
+    def active_applications(self, user: str) -> list[str]:
+        return self._call("GET", f"/admin/users/{_quoted(user)}/applications")
+
+    def revoke_all(self, user: str) -> list[str]:
+        return self._call("POST", f"/admin/users/{_quoted(user)}/revoke-all")["revoked"]
+
+    def probe_key(self, user: str, models: list[str]) -> str:
+        return self._call("POST", f"/admin/users/{_quoted(user)}/probe-key", json={"models": models})["key"]
+
+    def revoke_probe_key(self, user: str) -> bool:
+        return self._call("DELETE", f"/admin/users/{_quoted(user)}/probe-key")["revoked"]
+
+    def forget_usage(self, user: str) -> dict[str, int]:
+        return self._call("POST", f"/admin/users/{_quoted(user)}/forget-usage")["deleted"]
+
+    def usage(self) -> list[dict]:
+        return self._call("GET", "/admin/usage")
+
+    def ledger_csv(self) -> str:
+        response = requests.get(self.base_url + "/admin/ledger.csv", headers={"Authorization": f"Bearer {self.token}"},
+                                timeout=300)
+        if response.status_code >= 400:
+            raise PortalError(f"GET /admin/ledger.csv -> {response.status_code}: {response.text[:300]}")
+        return response.text
+
+
 def admin(gateway: Gateway | ClusterGateway) -> Admin:
     """The admin console (uses the gateway's admin key: from the state folder, or on a cluster from the
     gateway's Secret; never printed)."""
     key = gateway.admin_key() if isinstance(gateway, ClusterGateway) else proxy.admin_key()
-    return Admin(_portal_url(gateway), key)
+    return RoomAdmin(_portal_url(gateway), key)
 
 
 def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) -> float:

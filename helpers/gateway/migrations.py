@@ -190,6 +190,12 @@ INSERT INTO ledger SELECT * FROM ledger_unpartitioned;
 DROP TABLE ledger_unpartitioned;
 ALTER SEQUENCE ledger_id_seq OWNED BY ledger.id;
 """),
+    Migration(5, "probe keys: the instructor's checks reach a model as an attendee, kept out of billing and caps", """
+-- `python -m helpers instructor check` proves each attendee's access end to end with a key an admin
+-- issues for it (real keys are shown once and belong to the attendee). Its requests are not billed,
+-- not written to the ledger and not counted against the attendee's budget or cap.
+ALTER TABLE applications ADD COLUMN probe boolean NOT NULL DEFAULT false;
+"""),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -333,6 +333,13 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     if isinstance(decision, routes.Refusal):
         writer.refuse(app["user_name"], app["application"], decision.kind)
         raise _refuse(decision.status, decision.kind, decision.message)
+    if app.get("probe"):  # the instructor's probe: block and model checks only, no budget, cap or ledger row
+        if app["blocked"]:
+            raise _refuse(403, "user_blocked", f"User {app['user_name']!r} is blocked by the platform team.")
+        if decision.model is not None and decision.model not in app["models"]:
+            raise _refuse(403, "model_not_allowed", f"this probe key may use {list(app['models'])}")
+        return UserAPIKeyAuth(api_key=key, token=store.hash_key(key), key_alias=app["application"],
+                              user_id=None, models=list(app["models"]), metadata={"probe": True})
     await _check_limits(app, decision.model)
     return UserAPIKeyAuth(
         api_key=key, token=store.hash_key(key), key_alias=app["application"], user_id=app["user_name"],

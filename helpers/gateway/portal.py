@@ -205,6 +205,58 @@ async def plan(name: str, body: Plan) -> dict:
     return {"plan": name, **body.model_dump()}
 
 
+# --- admin: the instructor's room (python -m helpers instructor) ------------------------
+
+@router.get("/admin/users", dependencies=[Depends(admin)])
+async def all_users() -> list[dict]:
+    return await _call(store.users, _dsn())
+
+
+@router.get("/admin/users/{name}/applications", dependencies=[Depends(admin)])
+async def active_applications(name: str) -> list[str]:
+    """The names of a user's applications whose keys still work."""
+    return await _call(store.active_applications, _dsn(), name)
+
+
+@router.post("/admin/users/{name}/revoke-all", dependencies=[Depends(admin)])
+async def revoke_all(name: str) -> dict:
+    return {"user": name, "revoked": await _call(store.revoke_all_applications, _dsn(), name, changes=True)}
+
+
+class Probe(BaseModel):
+    models: list[str] = Field(min_length=1)
+
+
+@router.post("/admin/users/{name}/probe-key", status_code=201, dependencies=[Depends(admin)])
+async def probe_key(name: str, body: Probe) -> dict:
+    """A probe key for a user (never billed, no budget or cap); shown once, revoked by DELETE."""
+    key = await _call(store.issue_probe_key, _dsn(), name, body.models, changes=True)
+    return {"user": name, "key": key, "endpoint": os.environ.get("MAAS_GATEWAY_URL", "")}
+
+
+@router.delete("/admin/users/{name}/probe-key", dependencies=[Depends(admin)])
+async def revoke_probe(name: str) -> dict:
+    return {"user": name, "revoked": await _call(store.revoke_probe_key, _dsn(), name, changes=True)}
+
+
+@router.post("/admin/users/{name}/forget-usage", dependencies=[Depends(admin)])
+async def forget_usage(name: str) -> dict:
+    """Delete a user's ledger rows, rollups and refusal counts (their usage history)."""
+    return {"user": name, "deleted": await _call(store.forget_usage, _dsn(), name, changes=True)}
+
+
+@router.get("/admin/usage", dependencies=[Depends(admin)])
+async def everyone_usage() -> list[dict]:
+    return await _call(store.usage_summary, _dsn(), None)
+
+
+@router.get("/admin/ledger.csv", dependencies=[Depends(admin)])
+async def ledger_csv():
+    from fastapi.responses import PlainTextResponse
+
+    return PlainTextResponse(await _call(store.export_ledger_csv, _dsn()), media_type="text/csv")
+
+
 def mount(on_change: Callable[[], None] | None = None) -> None:
     """Add the portal's routes to the running LiteLLM app (once)."""
     global _on_change

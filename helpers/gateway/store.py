@@ -206,6 +206,74 @@ def rotate_application(dsn: str, user: str, name: str, grace: timedelta = ROTATI
     return _application(row, plan, key)
 
 
+# --- the instructor's room: probe keys, one attendee's keys and usage ------------------
+
+PROBE_APPLICATION = "instructor-probe"  # the application of a user's probe key (admin-issued, never billed)
+
+
+def issue_probe_key(dsn: str, user: str, models: list[str]) -> str:
+    """A probe key for a user (admin): it reaches ``models`` as that user, is never billed nor counted against
+    their budget or cap, and replaces their previous probe key. Revoke it after use (``revoke_probe_key``)."""
+    key = _new_key()
+    with connect(dsn) as conn, conn.transaction():
+        plan = _user_row(conn, user)["plan"]
+        row = conn.execute(
+            "UPDATE applications SET key_hash = %s, key_hint = %s, models = %s, revoked_at = NULL, "
+            "previous_key_hash = NULL, previous_key_valid_until = NULL, expires_at = now() + interval '1 hour' "
+            "WHERE user_name = %s AND name = %s AND probe RETURNING id",
+            (hash_key(key), _key_hint(key), list(models), user, PROBE_APPLICATION)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO applications (user_name, name, key_hash, key_hint, models, plan, expires_at, "
+                         "probe) VALUES (%s, %s, %s, %s, %s, %s, now() + interval '1 hour', true)",
+                         (user, PROBE_APPLICATION, hash_key(key), _key_hint(key), list(models), plan))
+    return key
+
+
+def revoke_probe_key(dsn: str, user: str) -> bool:
+    """Revoke a user's probe key (True when one was active)."""
+    with connect(dsn) as conn:
+        return conn.execute("UPDATE applications SET revoked_at = now() WHERE user_name = %s AND name = %s "
+                            "AND probe AND revoked_at IS NULL RETURNING id", (user, PROBE_APPLICATION)).fetchone() is not None
+
+
+def active_applications(dsn: str, user: str) -> list[str]:
+    """The names of a user's applications whose keys still work (probe keys included)."""
+    with connect(dsn) as conn:
+        return [row["name"] for row in conn.execute(
+            "SELECT name FROM applications WHERE user_name = %s AND revoked_at IS NULL ORDER BY name", (user,))]
+
+
+def revoke_all_applications(dsn: str, user: str) -> list[str]:
+    """Revoke every key of a user at once (their usage stays); the names revoked."""
+    with connect(dsn) as conn:
+        return sorted(row["name"] for row in conn.execute(
+            "UPDATE applications SET revoked_at = now(), previous_key_valid_until = NULL "
+            "WHERE user_name = %s AND revoked_at IS NULL RETURNING name", (user,)))
+
+
+def forget_usage(dsn: str, user: str) -> dict[str, int]:
+    """Delete a user's ledger rows, rollups and refusal counts (the instructor's --forget-usage); rows deleted per table."""
+    deleted = {}
+    with connect(dsn) as conn, conn.transaction():
+        for table in ("ledger", "usage_hourly", "usage_monthly", "refusals_hourly"):
+            deleted[table] = conn.execute(f"DELETE FROM {table} WHERE user_name = %s", (user,)).rowcount
+    return deleted
+
+
+def users(dsn: str) -> list[dict]:
+    """Every user with their team, plan, cap, block and whether they have a portal login."""
+    with connect(dsn) as conn:
+        return list(conn.execute("SELECT name, team, plan, blocked, monthly_token_cap, "
+                                 "portal_token_hash IS NOT NULL AS has_portal_login FROM users ORDER BY name"))
+
+
+def export_ledger_csv(dsn: str) -> str:
+    """The whole raw ledger as CSV with a header (what teardown keeps before a room goes)."""
+    with connect(dsn) as conn, conn.cursor() as cursor:
+        with cursor.copy("COPY (SELECT * FROM ledger ORDER BY ts, id) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            return b"".join(bytes(chunk) for chunk in copy).decode()
+
+
 # --- plans: asked for by developers, granted by the platform team ------------------------
 
 def request_plan(dsn: str, user: str, plan: str, reason: str = "") -> dict:
@@ -339,7 +407,7 @@ def _plain(row: dict) -> dict:
 KEY_LOOKUP_SQL = (  # everything needed to admit a request made with a key (current or in its grace period)
     "SELECT a.id, a.user_name, a.name AS application, a.models, a.revoked_at, a.expires_at, "
     "a.key_hash = %(hash)s AS current_key, a.previous_key_valid_until, u.team, u.blocked, "
-    "u.monthly_token_cap, u.plan, p.rpm, p.tpm, p.monthly_budget_usd "
+    "u.monthly_token_cap, u.plan, p.rpm, p.tpm, p.monthly_budget_usd, a.probe "
     "FROM applications a JOIN users u ON u.name = a.user_name JOIN plans p ON p.name = u.plan "
     "WHERE a.key_hash = %(hash)s OR a.previous_key_hash = %(hash)s")
 MONTH_USAGE_SQL = (  # params: user, month start -> the user's spend and tokens this month, from the rollups

@@ -115,7 +115,8 @@ class LocalPlatform(Platform):
 
     def _to_deployment(self, record: dict) -> Deployment:
         alive = self._handle(record).is_alive()
-        details = {k: record.get(k) for k in ("pid", "port", "log", "dtype", "started_at", "model_dir", "digest")}
+        details = {k: record.get(k) for k in ("pid", "port", "log", "dtype", "started_at", "model_dir", "digest",
+                                              "owner")}
         return Deployment(record["name"], record["model"], record["endpoint"], "ready" if alive else "dead", details)
 
     # -- Platform --------------------------------------------------------
@@ -158,6 +159,7 @@ class LocalPlatform(Platform):
             "endpoint": f"http://{host}:{port}/v1",
             "pid": handle.pid, "create_time": handle.create_time, "port": port, "log": str(log),
             "dtype": options.dtype, "started_at": time.time(),
+            "owner": self.settings.owner,  # MAAS_OWNER: an attendee's deployments are theirs to reset
         }
         self._write(record)  # written first: `down` can stop it even if we are interrupted
         try:
