@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
+import psycopg
 import yaml
 from psycopg import sql
 
@@ -66,6 +69,32 @@ def served_models(names: list[str], root: Path = ROOT) -> list[ServedModel]:
 
 # --- usage, from the hourly rollups ------------------------------------------------------
 
+Database = str | psycopg.Connection  # a DSN, or a connection already open (a page's queries share one snapshot)
+
+
+@contextmanager
+def connected(db: Database) -> Iterator[psycopg.Connection]:
+    """A connection in UTC: a new one for a DSN (closed after), else the one given."""
+    if isinstance(db, psycopg.Connection):
+        yield db
+        return
+    with store.connect(db) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        yield conn
+
+
+@contextmanager
+def snapshot(dsn: str) -> Iterator[psycopg.Connection]:
+    """One connection whose queries all see the same moment of the ledger (REPEATABLE READ, read only): a page's
+    charts, totals and tables agree even while the gateway writes."""
+    with store.connect(dsn) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.autocommit = False
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            yield conn
+
 def window_end(unit: str, now: datetime | None = None) -> datetime:
     """The end (excluded) of a window that includes the current hour or day (UTC)."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -88,7 +117,7 @@ def _where(filters: dict[str, str | None]) -> tuple[sql.Composable, dict[str, st
     return clause, {f"f_{c}": v for c, v in given.items()}
 
 
-def usage_series(dsn: str, unit: str, periods: int, user: str | None = None, end: datetime | None = None,
+def usage_series(dsn: Database, unit: str, periods: int, user: str | None = None, end: datetime | None = None,
                  application: str | None = None, model: str | None = None) -> list[dict]:
     """Requests and tokens in each of the last ``periods`` hours or days before ``end`` (default: including the
     current one), every period present (zeros too); one user's or everyone's, one application's or model's."""
@@ -105,13 +134,12 @@ def usage_series(dsn: str, unit: str, periods: int, user: str | None = None, end
         "LEFT JOIN sums USING (period) ORDER BY 1").format(where=where)
     step = STEPS[unit]
     params.update(unit=unit, start=end - periods * step, end=end, step=step)
-    with store.connect(dsn) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
+    with connected(dsn) as conn:
         return [{**row, "requests": int(row["requests"]), "tokens": int(row["tokens"])}
                 for row in conn.execute(query, params)]
 
 
-def usage_breakdown(dsn: str, since: datetime, end: datetime, user: str | None = None) -> list[dict]:
+def usage_breakdown(dsn: Database, since: datetime, end: datetime, user: str | None = None) -> list[dict]:
     """Requests, prompt and completion tokens and cost per application and model in [since, end), largest first."""
     where, params = _where({"user_name": user})
     query = sql.SQL(
@@ -119,7 +147,7 @@ def usage_breakdown(dsn: str, since: datetime, end: datetime, user: str | None =
         "sum(completion_tokens)::bigint AS completion_tokens, sum(cost_usd) AS cost_usd FROM usage_hourly "
         "WHERE hour >= %(since)s AND hour < %(end)s{where} GROUP BY 1, 2 "
         "ORDER BY sum(prompt_tokens + completion_tokens) DESC, 1, 2").format(where=where)
-    with store.connect(dsn) as conn:
+    with connected(dsn) as conn:
         return [store._plain(row) for row in conn.execute(query, {"since": since, "end": end, **params})]
 
 
@@ -135,8 +163,7 @@ def usage_csv(dsn: str, user: str | None, days: int = 30, end: datetime | None =
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    with store.connect(dsn) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
+    with connected(dsn) as conn:
         for row in conn.execute(query, {"since": end - timedelta(days=days), "end": end, **params}):
             writer.writerow([row["period"].astimezone(timezone.utc).strftime("%Y-%m-%d"), _csv_text(row["application"]),
                              _csv_text(row["model"]), row["requests"], row["prompt_tokens"], row["completion_tokens"],

@@ -15,16 +15,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from . import charts, pages, portal_data, store, webauth
+from . import pages, portal_data, store, webauth
 
 router = APIRouter(prefix="/portal/ui", include_in_schema=False)
 sessions = webauth.Sessions()
@@ -74,9 +73,9 @@ def _endpoint(request: Request) -> str:
 async def _identity(request: Request) -> webauth.Identity | None:
     if _behind_proxy():
         identity = webauth.proxied_identity(request.headers, _admins)
-        if identity is not None and not identity.admin:
+        if identity is not None:  # first visit: registered on the default plan (admins too: they have apps as well)
             plan = os.environ.get(DEFAULT_PLAN_ENV) or "standard"
-            await _store(store.ensure_user, _dsn(), identity.user, "unassigned", plan)  # first visit: registered
+            await _store(store.ensure_user, _dsn(), identity.user, "unassigned", plan)
         return identity
     return sessions.get(request.cookies.get(webauth.COOKIE))
 
@@ -296,35 +295,13 @@ def _changed() -> None:
 
 # --- usage ------------------------------------------------------------------------------------
 
-def _labels(rows: list[dict], unit: str) -> list[str]:
-    return [row["period"].astimezone(timezone.utc).strftime("%H:00" if unit == "hour" else "%m-%d") for row in rows]
-
-
-def usage_view(dsn: str, user: str | None, application: str | None = None, model: str | None = None,
-               now: datetime | None = None) -> dict:
-    """The numbers and charts of a usage page (one user's, or everyone's when user is None)."""
-    hours = portal_data.usage_series(dsn, "hour", 24, user, portal_data.window_end("hour", now), application, model)
-    day_end = portal_data.window_end("day", now)
-    days = portal_data.usage_series(dsn, "day", 30, user, day_end, application, model)
-    chart = {}
-    for name, rows, unit, every in (("hour", hours, "hour", 3), ("day", days, "day", 5)):
-        for measure in ("tokens", "requests"):
-            title = f"{measure.capitalize()} per {unit}"
-            chart[f"{name}_{measure}"] = Markup(charts.bar_chart(  # noqa: S704 - every text escaped in bar_chart
-                _labels(rows, unit), [row[measure] for row in rows], title, measure, every))
-    totals = {"day_tokens": sum(r["tokens"] for r in hours), "day_requests": sum(r["requests"] for r in hours),
-              "month_tokens": sum(r["tokens"] for r in days), "month_requests": sum(r["requests"] for r in days)}
-    breakdown = portal_data.usage_breakdown(dsn, day_end - timedelta(days=30), day_end, user)
-    return {"charts": chart, "totals": totals, "breakdown": breakdown, "hours": hours, "days": days}
-
-
 @router.get("/usage")
 async def usage_page(request: Request) -> Response:
     me = await _signed_in(request)
     dsn = _dsn()
     application = request.query_params.get("application") or None
     model = request.query_params.get("model") or None
-    view = await run_in_threadpool(usage_view, dsn, me.user, application, model)
+    view = await run_in_threadpool(pages.usage_view, dsn, me.user, application, model)
     apps = sorted({r["application"] for r in view["breakdown"]} | {a.name for a in await _store(
         store.list_applications, dsn, me.user)})
     filters = {"applications": apps, "models": sorted(set(_served()) | {r["model"] for r in view["breakdown"]}),
@@ -354,7 +331,7 @@ async def admin_page(request: Request) -> Response:
     me = await _signed_in(request, admin=True)
     dsn = _dsn()
     search = request.query_params.get("q", "")[:80]
-    view = await run_in_threadpool(usage_view, dsn, None)
+    view = await run_in_threadpool(pages.usage_view, dsn, None)
     return _page(request, "admin.html", me, title="Admin", page="admin", heading="The whole company",
                  scope="every user", left=None, filters=None, csv_url="/portal/ui/admin/usage.csv",
                  top=await _store(portal_data.top_consumers, dsn, 10),
