@@ -169,7 +169,12 @@ os.environ["MAAS_PORTAL_AUTH"] = "openshift-oauth-proxy"
 web._admins._fetch = lambda group: ["olivia"]
 p = TestClient(app, follow_redirects=False)
 out["proxy_without_user"] = p.get("/portal/ui/models").status_code
-out["proxy_admin"] = p.get("/portal/ui/models", headers={"X-Forwarded-User": "olivia"}).status_code
+out["proxy_registers"] = p.get("/portal/ui/models", headers={"X-Forwarded-User": "olivia"}).status_code  # no DB
+registered = []
+web.store.ensure_user = lambda dsn, user, team, plan: registered.append(user)
+out["proxy_member"] = p.get("/portal/ui/models", headers={"X-Forwarded-User": "olivia"}).text.count("(admin)")
+out["proxy_non_member_admin_page"] = p.get("/portal/ui/admin", headers={"X-Forwarded-User": "dev1"}).status_code
+out["registered"] = registered
 out["proxy_login_form"] = p.get("/portal/ui/login").status_code
 print(json.dumps(out))
 """
@@ -192,4 +197,5 @@ def test_cookies_csrf_and_header_trust_at_the_http_level():
     assert out["login_without_csrf"] == 403 and out["database_down"] == [503, True]
     assert out["admin_post_without_csrf"] == 403 and out["admin_post_foreign_csrf"] == 403
     assert out["admin_has_no_apps"] == 403
-    assert out["proxy_without_user"] == 401 and out["proxy_admin"] == 200 and out["proxy_login_form"] == 303
+    assert out["proxy_without_user"] == 401 and out["proxy_registers"] == 503  # trusted: it goes on to register olivia
+    assert out["proxy_member"] == 1 and out["proxy_non_member_admin_page"] == 403 and out["registered"] == ["olivia", "dev1"] and out["proxy_login_form"] == 303
