@@ -21,6 +21,7 @@ def month():
     rows = synthetic.synthetic_month(synthetic.CompanyProfile(employees=200, teams=4), days=30, seed=13)
     rows["request_id"] = [f"synthetic-{i}" for i in range(len(rows))]
     was_running = postgres.running_postgres() is not None
+    postgres.start_postgres()
     dsn = synthetic.load_into_postgres(rows, DATABASE)
     frame = usage.as_ledger_frame(rows)
     yield dsn, frame, frame["ts"].max().ceil("h"), frame["ts"].max().ceil("D")
