@@ -31,9 +31,10 @@ TASKS = ("arithmetic", "chat", "code", "faq", "multilingual", "reasoning")
 RECOVERY_BASES = ("published", "measured", "approximate")
 DEFAULT_HEADROOM = 0.2  # share of a GPU's memory kept free for the KV cache and the runtime
 REQUIRED = ("name", "family", "parameters_b", "quantization", "license", "tasks", "sources")
-OPTIONAL = ("hf_repo", "base", "recovery_pct", "recovery_basis", "recovery_note", "modelcar", "measured")
+OPTIONAL = ("hf_repo", "base", "recovery_pct", "recovery_basis", "recovery_note", "modelcar", "measured",
+            "context_length", "description")
 MEASURED = ("exact_match", "output_tokens_per_s")
-TEXT_COLUMNS = ("hf_repo", "base", "recovery_basis", "recovery_note", "modelcar")
+TEXT_COLUMNS = ("hf_repo", "base", "recovery_basis", "recovery_note", "modelcar", "description")
 LOCAL_PREFIX = "local:"
 # Lower is better for these; higher is better for every other rankable column.
 LOWER_IS_BETTER = {"weight_memory_gb"}
@@ -131,6 +132,9 @@ def _check_model(entry: dict, where: str, known: set[str], path: Path) -> None:
         if entry.get("recovery_basis") not in RECOVERY_BASES:
             raise _fail(path, where, f"field 'recovery_basis' must be one of {list(RECOVERY_BASES)} "
                                      "when recovery_pct is given")
+    context = entry.get("context_length")
+    if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context <= 0):
+        raise _fail(path, where, f"field 'context_length' must be a positive number of tokens, got {context!r}")
     measured = entry.get("measured") or {}
     if set(measured) - set(MEASURED):
         raise _fail(path, where, f"field 'measured' may hold only {list(MEASURED)}")
@@ -158,6 +162,8 @@ def _row(entry: dict) -> dict:
         "tasks": list(entry["tasks"]),
         "license": entry["license"],
         "modelcar": entry.get("modelcar"),
+        "context_length": entry.get("context_length"),
+        "description": entry.get("description"),
         "measured_exact_match": measured.get("exact_match", math.nan),
         "measured_output_tokens_per_s": measured.get("output_tokens_per_s", math.nan),
         "sources": list(entry["sources"]),

@@ -9,6 +9,7 @@ gateway's admin key); both talk to the gateway's small HTTP API, as a web portal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
@@ -19,6 +20,7 @@ from .gateway import postgres, proxy
 from .gateway.proxy import Gateway
 from .platform import KubernetesPlatform, get_platform
 from .platform.base import Platform
+from .secretfiles import write_secret
 
 
 class PortalError(WorkshopError):
@@ -52,6 +54,11 @@ def ledger_dsn() -> str:
 
 def _portal_url(gateway: Gateway | ClusterGateway) -> str:
     return gateway.url.removesuffix("/v1") + "/portal"
+
+
+def portal_page(gateway: Gateway) -> str:
+    """The portal's web pages (sign in with your portal token; the platform team with the admin key)."""
+    return _portal_url(gateway) + "/ui/login"
 
 
 @dataclass
@@ -99,6 +106,14 @@ class Portal(_Client):
 
     def usage(self) -> list[dict]:
         return self._call("GET", "/usage")
+
+    def save_token(self, path: str | Path | None = None) -> Path:
+        """Write my portal token to a file only I can read (mode 600), to paste into the portal's sign-in page;
+        returns its path (the token itself never lands in a notebook output)."""
+        from .settings import get_settings
+
+        target = Path(path) if path else get_settings().state_dir / "portal" / f"{self.user or 'me'}.token"
+        return write_secret(target, self.token + "\n")
 
     def refusals(self) -> list[dict]:
         return self._call("GET", "/refusals")

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 # the local OCI registry and ModelCar tools; PostgreSQL for the gateway's keys and ledger
-APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static postgresql)
+APT_PACKAGES=(docker-registry skopeo apache2-utils busybox-static postgresql chromium chromium-driver)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

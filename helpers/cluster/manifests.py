@@ -22,6 +22,7 @@ from .. import kserve
 from ..kserve import CPU_PROFILE, L4Profile, ModelDeployment, to_yaml
 from ..secretfiles import write_secret
 from ..settings import get_settings
+from . import oauth_proxy
 from .labels import COMPONENT, PART_OF, SHARED_OWNER, WORKSHOP, workshop_labels
 from .status import ISVC_POD_LABEL, predictor_service_url
 
@@ -322,9 +323,14 @@ def _openshift_files(models: ModelList) -> dict[str, str]:
         files[f"overlays/openshift/models/{m.name}.yaml"] = _validated(isvc)
     files["overlays/openshift/hardware-profile-nvidia-l4.yaml"] = _validated(kserve.hardware_profile())
     files["overlays/openshift/route-gateway.yaml"] = _validated(gateway_route(ns))
+    gateway = next(o for o in gateway_objects(ns, models.shared) if o["kind"] == "Deployment")
+    command = gateway["spec"]["template"]["spec"]["containers"][0]["command"]
+    files[f"overlays/openshift/{oauth_proxy.PATCH_FILE}"] = to_yaml(*oauth_proxy.patches(ns, command, GATEWAY_PORT))
+    files[f"overlays/openshift/{oauth_proxy.RBAC_FILE}"] = _validated(*oauth_proxy.admin_group_reader(ns))
+    behind_proxy = oauth_proxy.kustomization_fields(ns)  # the portal's pages behind OpenShift's oauth-proxy
     files["overlays/openshift/kustomization.yaml"] = _kustomization(
         resources=["../../base", "hardware-profile-nvidia-l4.yaml", "route-gateway.yaml"]
-        + [f"models/{m.name}.yaml" for m in models.shared],
+        + [f"models/{m.name}.yaml" for m in models.shared] + behind_proxy["resources"],
         patches=[
             # OpenShift AI ships its own vLLM runtime (vllm-cuda-runtime, from its template): no image of ours
             {"patch": to_yaml({"$patch": "delete", "apiVersion": "serving.kserve.io/v1alpha1",
@@ -333,7 +339,8 @@ def _openshift_files(models: ModelList) -> dict[str, str]:
             # the shared namespace shows in the OpenShift AI dashboard
             {"patch": to_yaml({"apiVersion": "v1", "kind": "Namespace", "metadata": {
                 "name": ns, "labels": {"opendatahub.io/dashboard": "true", "modelmesh-enabled": "false"}}})},
-        ],
+        ] + behind_proxy["patches"],
+        secretGenerator=behind_proxy["secretGenerator"], generatorOptions=behind_proxy["generatorOptions"],
         images=[{"name": GATEWAY_IMAGE, "newName": f"{OPENSHIFT_REGISTRY}/{ns}/maas-gateway"}])
     return files
 
@@ -365,6 +372,7 @@ def secrets_env_text(namespace: str = "maas-models") -> str:
 
 def write_secrets_env(root: Path, namespace: str = "maas-models", overwrite: bool = False) -> Path:
     """Write ``base/gateway/secrets.env`` (mode 600) unless it exists: the Secret's only source; gitignored."""
+    oauth_proxy.write_cookie_secret(root, overwrite)  # the openshift overlay's oauth-proxy (its own file)
     path = root / SECRETS_FILE
     if path.is_file() and not overwrite:
         return path

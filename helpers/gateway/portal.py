@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from helpers.gateway import store
+from helpers.gateway import store, web
 
 router = APIRouter(prefix="/portal", tags=["portal"])
 _on_change: Callable[[], None] = lambda: None  # the plugin forgets its cached keys on every change
@@ -266,3 +266,4 @@ def mount(on_change: Callable[[], None] | None = None) -> None:
         _on_change = on_change
     if not any(getattr(route, "path", "").startswith("/portal") for route in app.routes):
         app.include_router(router)
+    web.install(app)  # the same portal as web pages, under /portal/ui
