@@ -49,3 +49,11 @@ def test_an_empty_report_is_an_error(tmp_path):
     empty.write_text('{"benchmarks": []}')
     with pytest.raises(BenchmarkError, match="holds no benchmarks"):
         bench.sweep_table(empty)
+
+
+def test_guidellm_takes_the_worker_count_from_its_environment(monkeypatch):
+    """GUIDELLM__MAX_WORKER_PROCESSES is GuideLLM's own setting (its pydantic settings read the environment)."""
+    settings = pytest.importorskip("guidellm.settings")
+    monkeypatch.setenv("GUIDELLM__MAX_WORKER_PROCESSES", bench.guidellm_env()["GUIDELLM__MAX_WORKER_PROCESSES"])
+    assert settings.Settings().max_worker_processes == bench.GUIDELLM_WORKERS < settings.Settings.model_fields[
+        "max_worker_processes"].default
