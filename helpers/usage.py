@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from . import footprint
 from .gateway import store
 from .gateway.migrations import HOURLY_FROM_LEDGER, MONTHLY_FROM_HOURLY
+from .gateway.portal_data import Database, connected
 from .gateway.store import LEDGER_COLUMNS
 from .prices import Price, price_of
 
@@ -49,12 +50,15 @@ def as_ledger_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_ledger(dsn: str, since: pd.Timestamp | None = None) -> pd.DataFrame:
-    """The ledger (rows since a time, or all) as a DataFrame, streamed with COPY and parsed by pyarrow."""
+def read_ledger(db: Database, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The ledger (rows since a time, or all) as a DataFrame, streamed with COPY and parsed by pyarrow.
+
+    ``db``: a DSN, or an open connection (``portal_data.snapshot``: read the same moment as other queries).
+    """
     where = "WHERE ts >= %s" if since is not None else ""
     query = f"COPY (SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger {where}) TO STDOUT ({CSV_OPTIONS})"
     buffer = io.BytesIO()
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+    with connected(db) as conn, conn.cursor() as cur:
         with cur.copy(query, (since,) if since is not None else None) as copy:
             for chunk in copy:
                 buffer.write(chunk)
