@@ -481,20 +481,21 @@ class UsageLedger(CustomLogger):
     """One ledger row per admitted request, refusals counted, clear errors, and what is left in headers."""
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type):
-        """Streams: ask vLLM for its usage (hidden again from chat clients that did not ask for it)."""
+        """Streams: ask vLLM for its running usage in every chunk (a hang-up is billed vLLM's count, not an
+        estimate); LiteLLM passes on only the final usage, to clients that asked for it."""
         if data.get("stream") is True:
             options = dict(data.get("stream_options") or {})
             if options.get("include_usage") is not True:
                 data["_litellm_strip_stream_usage"] = True
-            data["stream_options"] = {**options, "include_usage": True}
+            data["stream_options"] = {**options, "include_usage": True, "continuous_usage_stats": True}
         return data
 
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
         """Notes a client that hangs up mid-stream and names a model whose server is down.
 
-        After a hang-up LiteLLM reads vLLM's stream to its end (for its logging), so vLLM generates up to
-        ``max_tokens`` and its final usage is logged: the row says ``client_disconnected`` and bills
-        what vLLM generated, equal to its /metrics counters.
+        After a hang-up LiteLLM closes vLLM's stream (vLLM stops generating) and logs the chunks it read;
+        every chunk carries vLLM's running usage (``continuous_usage_stats``), so the row says
+        ``client_disconnected`` and bills vLLM's own count up to the last chunk the gateway read.
         """
         request_id = request_data.get("litellm_call_id")
         first_token = None
