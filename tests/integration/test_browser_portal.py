@@ -1,7 +1,7 @@
 """The self-service portal's pages in a real headless browser (Debian's chromium + chromium-driver, Selenium)
 against the real local platform: vLLM, the gateway and PostgreSQL.
 
-It serves one model (the catalog shows it) and stops what it started, like test_gateway.py's fixture. A
+It serves one model (the catalog shows it), left running for the next module (tests/integration/servers.py). A
 screenshot of each page lands in the run's tmp dir (printed); the committed set is images/portal/*.png.
 """
 from __future__ import annotations
@@ -19,8 +19,7 @@ import pytest
 import requests
 
 from helpers import maas
-from helpers.models import MODEL_NAME
-from helpers.platform import LocalPlatform
+from tests.integration.servers import gateway_serving
 
 pytestmark = pytest.mark.integration
 
@@ -31,14 +30,8 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def gateway():
-    platform = LocalPlatform()
-    started = [name for name in MODELS if platform._read(name) is None]
-    for name in MODELS:
-        platform.deploy(MODEL_NAME, name)
-    yield maas.start_gateway(platform)
-    maas.stop_gateway()
-    for name in started:
-        platform.undeploy(name)
+    with gateway_serving(MODELS) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import requests
 from helpers import maas
 from helpers.client import ask
 from helpers.gateway import postgres, proxy, store
-from helpers.models import MODEL_NAME
 from helpers.platform import LocalPlatform
+from tests.integration.servers import gateway_serving
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +28,8 @@ QUESTION = [{"role": "user", "content": "What is 41 + 7?"}]
 
 @pytest.fixture(scope="module")
 def gateway():
-    platform = LocalPlatform()
-    started = [name for name in MODELS if platform._read(name) is None]
-    for name in MODELS:
-        platform.deploy(MODEL_NAME, name)
-    gw = maas.start_gateway(platform)
-    yield gw
-    maas.stop_gateway()
-    for name in started:
-        platform.undeploy(name)
+    with gateway_serving(MODELS) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")

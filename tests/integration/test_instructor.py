@@ -17,8 +17,7 @@ import pytest
 
 from helpers import maas, room
 from helpers.cli import main
-from helpers.models import MODEL_NAME
-from helpers.platform import LocalPlatform
+from tests.integration.servers import gateway_serving
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,8 @@ MODEL = "parasol-tiny"
 
 @pytest.fixture(scope="module")
 def gateway():
-    platform = LocalPlatform()
-    started = platform._read(MODEL) is None
-    platform.deploy(MODEL_NAME, MODEL)
-    gw = maas.start_gateway(platform)
-    yield gw
-    maas.stop_gateway()
-    if started:
-        platform.undeploy(MODEL)
+    with gateway_serving((MODEL,)) as gw:
+        yield gw
 
 
 @pytest.fixture
