@@ -76,6 +76,11 @@ def _labs_dir() -> Path:
     return get_settings().root / "labs"
 
 
+def lab_path(solution_path: Path) -> Path:
+    """The attendee's notebook generated from a solution notebook."""
+    return _labs_dir() / solution_path.name
+
+
 def _orphans(expected: dict[str, str]) -> list[Path]:
     """Lab notebooks whose solution is gone."""
     return sorted(p for p in _labs_dir().glob("*.ipynb") if p.name not in expected)

@@ -52,7 +52,8 @@ def test_a_csrf_token_belongs_to_one_session():
     assert webauth.csrf_ok("session-1", token)
     assert not webauth.csrf_ok("session-2", token)
     assert not webauth.csrf_ok("session-1", "") and not webauth.csrf_ok("session-1", None)
-    assert not webauth.csrf_ok("session-1", token[:-1] + "0")
+    tampered = token[:-1] + ("1" if token.endswith("0") else "0")  # one character changed, always
+    assert tampered != token and not webauth.csrf_ok("session-1", tampered)
 
 
 def test_cookies_are_httponly_strict_and_secure_over_https():

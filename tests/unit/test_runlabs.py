@@ -57,3 +57,12 @@ def test_parameters_override_the_parameters_cell(tmp_path):
 def test_a_malformed_parameter_says_how_to_write_it(text):
     with pytest.raises(runlabs.WorkshopError, match="write NAME=VALUE"):
         runlabs.parse_parameter(text)
+
+
+def test_unsolved_runs_select_the_attendee_notebooks_of_the_same_labs():
+    solutions = runlabs.select_notebooks([0, 4])
+    labs = runlabs.select_notebooks([0, 4], unsolved=True)
+    assert [p.parent.name for p in solutions] == ["solutions"] * 2 and [p.parent.name for p in labs] == ["labs"] * 2
+    assert [p.name for p in labs] == [p.name for p in solutions] and all(p.is_file() for p in labs)
+    with pytest.raises(runlabs.WorkshopError, match="no lab numbered"):
+        runlabs.select_notebooks([9], unsolved=True)
