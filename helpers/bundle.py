@@ -174,8 +174,8 @@ def read_manifest(bundle: Path) -> dict:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=get_settings().root, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=get_settings().root,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -230,7 +230,7 @@ def verify(bundle: Path, requirements: dict[str, Path] | None = None, hashes: bo
     if problems:
         raise BundleError(f"the bundle {bundle} was built for another checkout: " + "; ".join(problems) +
                           f". It would not set this checkout up as an online set-up would: {BUILD_HINT} "
-                          "(or check out the commit it was built from: " + manifest["project_commit"][:12] + ")")
+                          "(or check out the commit it was built from: " + manifest["project_commit"] + ")")
     damaged = damaged_files(bundle, manifest, hashes, progress)
     if damaged:
         shown = "; ".join(damaged[:5]) + (f"; and {len(damaged) - 5} more" if len(damaged) > 5 else "")
@@ -319,7 +319,7 @@ def wheels_present(folder: Path) -> set[tuple[str, str]]:
     return present
 
 
-def fetch_wheels(pins: list[str], wheels: Path, links: list[str], extra_index: str = "") -> int:
+def fetch_wheels(pins: list[str], wheels: Path, links: list[str]) -> int:
     """Wheels for ``pins`` (``name==version``) into ``wheels``; sdists are built into wheels here, so that set-up
     needs no build tools offline. Pins already there are skipped; returns how many were fetched."""
     present = wheels_present(wheels)
@@ -332,8 +332,6 @@ def fetch_wheels(pins: list[str], wheels: Path, links: list[str], extra_index: s
                "--find-links", str(wheels)]
     for link in links:
         command += ["--find-links", link]
-    if extra_index:
-        command += ["--extra-index-url", extra_index]
     _run(command, "fetching wheels")
     todo.unlink()
     return len(missing)
