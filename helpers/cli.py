@@ -5,6 +5,7 @@
     python -m helpers down               stop everything the workshop started
     python -m helpers run-labs --labs 0,1 --out DIR   (default DIR: <state dir>/run-labs)
     python -m helpers instructor provision|check|reset|report|teardown   (the room; see README)
+    python -m helpers instructor bundle --out DIR   the room bundle: set-up without the network
 """
 from __future__ import annotations
 
@@ -194,9 +195,23 @@ def cmd_check_manifests(args: argparse.Namespace) -> int:
     return 1 if any(results.values()) else 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from . import bundle
+
+    if args.verify:
+        manifest = bundle.verify(Path(args.verify), progress=lambda line: print(line, flush=True))
+        print(f"bundle ok: {args.verify} fits this checkout ({bundle.summary(manifest)})")
+        return 0
+    bundle.build(Path(args.out), progress=lambda line: print(line, flush=True))
+    print(f"on each machine: MAAS_BUNDLE={Path(args.out).resolve()} make setup")
+    return 0
+
+
 def cmd_instructor(args: argparse.Namespace) -> int:
     from . import instructor, preflight, room
 
+    if args.verb == "bundle":  # this machine's files only: no room, no platform
+        return cmd_bundle(args)
     r = instructor.open_room(args.platform)
     if args.verb == "provision":
         names = room.attendee_names(args.users, args.names)
@@ -246,7 +261,7 @@ def cmd_instructor(args: argparse.Namespace) -> int:
 
 
 def add_instructor(sub) -> argparse.ArgumentParser:
-    parser = sub.add_parser("instructor", help="the room: provision, check, reset, report, teardown")
+    parser = sub.add_parser("instructor", help="the room: provision, check, reset, report, teardown, bundle")
     verbs = parser.add_subparsers(dest="verb", required=True)
     provision = verbs.add_parser("provision", help="attendees: gateway users, portal logins (the sheet), labs")
     who = provision.add_mutually_exclusive_group(required=True)
@@ -267,6 +282,11 @@ def add_instructor(sub) -> argparse.ArgumentParser:
     teardown = verbs.add_parser("teardown", help="export the ledger, stop the shared models, remove the room "
                                                  "(dry run unless --yes)")
     teardown.add_argument("--yes", action="store_true", help="really do it")
+    bundle = verbs.add_parser("bundle", help="the room bundle: wheels for the three venvs and the trained model, "
+                                             "for `MAAS_BUNDLE=DIR make setup` without the network")
+    action = bundle.add_mutually_exclusive_group(required=True)
+    action.add_argument("--out", help="a new folder to build the bundle in (about 2.5 GiB)")
+    action.add_argument("--verify", metavar="DIR", help="check a bundle: every sha256, and that it fits this checkout")
     for verb in verbs.choices.values():
         verb.add_argument("--platform", default=None, help="local, kubernetes or openshift (default: PLATFORM or local)")
     parser.set_defaults(func=cmd_instructor)

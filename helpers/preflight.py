@@ -53,6 +53,23 @@ def setup_lines() -> list[Line]:
             else fail("set-up: tiny model", f"none in {settings.models_dir}: run `python -m helpers build-model`")]
 
 
+def bundle_line() -> Line:
+    """The room bundle named by ``MAAS_BUNDLE``: does it fit this checkout's requirements and model recipe?
+
+    Sizes only, not every sha256 (a pass over 2 GB): ``instructor bundle --verify DIR`` does that.
+    """
+    from . import bundle
+
+    folder = bundle.from_environment()
+    if folder is None:
+        return ok("offline bundle", "none (MAAS_BUNDLE unset): set-up installs from PyPI and trains the model")
+    try:
+        manifest = bundle.verify(folder, hashes=False)
+    except bundle.BundleError as error:
+        return fail("offline bundle", str(error))
+    return ok("offline bundle", f"{folder} fits this checkout: {bundle.summary(manifest)}")
+
+
 def cpu_line() -> Line:
     from .environment import cpu_report
 
@@ -167,7 +184,7 @@ def cluster_lines(r) -> list[Line]:
 def check(r) -> list[Line]:
     """Every line of the preflight, in the order a room is set up."""
     if r.local:
-        lines = setup_lines() + [cpu_line()] + resources_lines()
+        lines = setup_lines() + [bundle_line(), cpu_line()] + resources_lines()
         models, ready = models_line(r.platform)
         lines += [models, test_completion_line(r.platform, ready)]
     else:

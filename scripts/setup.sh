@@ -7,6 +7,9 @@
 #   .maas/models/  the workshop's tiny model (cached in ~/.cache/maas-workshop)
 # with uv (in .venv-uv; its download cache in ~/.cache/uv). On a laptop without a local CPU
 # build of torch: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu make setup
+# Offline, from a room bundle (python -m helpers instructor bundle --out DIR, see README):
+# MAAS_BUNDLE=DIR make setup  -- checked first (sha256, requirements, model recipe); every Python
+# package from its wheels (--no-index: no network), the model copied into the cache, not trained.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -29,17 +32,28 @@ install_apt_packages() {
 UV_VERSION=0.13.8  # installs the venvs (pinned; about 10x faster than pip, same resolution)
 UV=.venv-uv/bin/uv
 TORCH_INDEX_URL=${TORCH_INDEX_URL:-}  # a laptop without a local CPU wheel: https://download.pytorch.org/whl/cpu
+BUNDLE=${MAAS_BUNDLE:-}  # a room bundle: no package index, no training
+if [ -n "$BUNDLE" ]; then
+  [ -d "$BUNDLE" ] || { echo "MAAS_BUNDLE=$BUNDLE is not a folder: give the room bundle's path" >&2; exit 1; }
+  BUNDLE=$(cd "$BUNDLE" && pwd)
+fi
 
 install_uv() {
   [ -x "$UV" ] && "$UV" --version | grep -q " $UV_VERSION" && return
   say "installing uv $UV_VERSION (it builds the venvs)"
   rm -rf .venv-uv
   "$PYTHON" -m venv .venv-uv
-  .venv-uv/bin/pip install -q --disable-pip-version-check "uv==$UV_VERSION" 2>&1 \
+  local offline=(); [ -n "$BUNDLE" ] && offline=(--no-index --find-links "$BUNDLE/wheels")
+  .venv-uv/bin/pip install -q --disable-pip-version-check "${offline[@]}" "uv==$UV_VERSION" 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 
 uv_links() {  # the wheel directories pip is configured with (a machine's local CPU build of torch)
+  if [ -n "$BUNDLE" ]; then  # only the bundle's wheels, at the versions it resolved (its lock of REQUIREMENTS)
+    printf -- '--no-index\n--find-links\n%s\n' "$BUNDLE/wheels"
+    [ -n "${1:-}" ] && printf -- '--constraint\n%s\n' "$BUNDLE/locks/$(basename "$1" .txt).lock"
+    return 0
+  fi
   local dir
   for dir in $("$PYTHON" -m pip config get global.find-links 2>/dev/null || true); do
     [ -d "$dir" ] && printf -- '--find-links\n%s\n' "$dir"
@@ -59,11 +73,12 @@ make_venv() {
   else
     say "building $dir from $req"
     rm -rf "$dir"
-    "$UV" venv -q --seed -p "$PYTHON" "$dir"
+    local seed=(); [ -n "$BUNDLE" ] && mapfile -t seed < <(uv_links)  # pip, setuptools, wheel from the bundle
+    "$UV" venv -q --seed -p "$PYTHON" "${seed[@]}" "$dir"
   fi
-  local links; mapfile -t links < <(uv_links)
+  local links; mapfile -t links < <(uv_links "$req")
   local torch; torch=$(grep -m1 '^torch==' "$req" || true)
-  if [ -n "$torch" ] && [ -n "$TORCH_INDEX_URL" ]; then  # the CPU build first, from PyTorch's index
+  if [ -n "$torch" ] && [ -n "$TORCH_INDEX_URL" ] && [ -z "$BUNDLE" ]; then  # the CPU build first, from PyTorch's index
     "$UV" pip install -q --compile-bytecode -p "$dir/bin/python" "$torch" --index-url "$TORCH_INDEX_URL"
   fi
   # --compile-bytecode: as pip does; without it every process compiles vLLM and torch again (2x slower starts)
@@ -76,6 +91,10 @@ make_venv() {
 
 started=$(date +%s)
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+if [ -n "$BUNDLE" ]; then
+  say "checking the room bundle $BUNDLE"
+  "$PYTHON" -m helpers.bundle verify "$BUNDLE"
+fi
 install_apt_packages
 install_uv
 # torchvision/torchaudio/torchcodec from PyPI need CUDA and break vLLM's import; triton is unused on CPU.
@@ -84,8 +103,12 @@ make_venv .venv requirements.txt
 make_venv .venv-gateway requirements-gateway.txt
 root=$(pwd)
 if ! (cd / && "$root/.venv/bin/python" -c 'import helpers.cli') 2>/dev/null; then  # importable from anywhere
-  "$UV" pip install -q -p .venv/bin/python --no-deps -e .
+  links=(); [ -n "$BUNDLE" ] && mapfile -t links < <(uv_links)  # its build needs setuptools: the bundle's
+  "$UV" pip install -q -p .venv/bin/python "${links[@]}" --no-deps -e .
 fi
 say "the workshop model"
+if [ -n "$BUNDLE" ]; then
+  .venv/bin/python -m helpers.bundle install-model "$BUNDLE"
+fi
 .venv/bin/python -m helpers build-model
 say "set-up done in $(( $(date +%s) - started )) s"

@@ -24,6 +24,7 @@ __all__ = [
     "MODEL_NAME",
     "ModelInfo",
     "Recipe",
+    "cached_model_dir",
     "ensure_tiny_model",
     "held_out_examples",
     "is_correct",
@@ -63,8 +64,13 @@ def load_model_info(path: Path | str) -> ModelInfo:
     return ModelInfo(**json.loads(info_file.read_text()))
 
 
+def cached_model_dir(digest: str) -> Path:
+    """Where the user cache keeps the build of a recipe hash (room bundles carry this folder)."""
+    return get_settings().cache_dir / "models" / f"{MODEL_NAME}-{digest}"
+
+
 def _copy_from_cache(digest: str, target: Path) -> bool:
-    cached = get_settings().cache_dir / "models" / f"{MODEL_NAME}-{digest}"
+    cached = cached_model_dir(digest)
     if not (cached / INFO_FILE).is_file():
         return False
     shutil.copytree(cached, target, dirs_exist_ok=True)
@@ -72,7 +78,7 @@ def _copy_from_cache(digest: str, target: Path) -> bool:
 
 
 def _store_in_cache(source: Path, digest: str) -> None:
-    cached = get_settings().cache_dir / "models" / f"{MODEL_NAME}-{digest}"
+    cached = cached_model_dir(digest)
     if cached.exists():
         return
     partial = cached.with_name(cached.name + ".partial")
