@@ -95,7 +95,7 @@ def provision(r: Room, names: list[str], admin=None) -> Provisioned:
         else:
             from .cluster import room as cluster_room
 
-            done.cluster_objects[name] = cluster_room.provision(r.cluster, name)
+            done.cluster_objects[name] = cluster_room.provision(r.cluster, name, r.platform.settings.gateway_namespace)
     if done.new_logins:
         done.sheet = room.write_sheet(logins, admin.base_url.removesuffix("/portal") + "/portal")
     return done

@@ -15,11 +15,12 @@ from urllib.parse import quote
 import requests
 
 from .cluster.gateway import ClusterGateway
-from .errors import WorkshopError
+from .errors import PlatformError, WorkshopError
 from .gateway import postgres, proxy
 from .gateway.proxy import Gateway
 from .platform import KubernetesPlatform, get_platform
-from .platform.base import Platform
+from .platform.base import Deployment, Platform
+from .platform.kubernetes import SHARED_STATUS
 from .secretfiles import write_secret
 
 
@@ -47,8 +48,47 @@ def stop_gateway(gateway: Gateway | ClusterGateway | None = None) -> list[str]:
     return stopped + (["postgres"] if postgres.stop_postgres() else [])
 
 
-def ledger_dsn() -> str:
-    """Where the usage ledger lives (for pandas in Lab 6)."""
+def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, Deployment]:
+    """The models a lab puts behind the gateway, by name.
+
+    On this machine the workshop's own, deployed here: the tiny model, then the quantized copy this CPU's vLLM
+    serves (it prints which, and why). On a cluster the first ``count`` models the shared gateway routes (the
+    GitOps list: granite on OpenShift AI), deployed by the platform team and reached through the gateway only."""
+    platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        shared = platform.shared_models()
+        if len(shared) < count:
+            raise PlatformError(
+                f"this lab needs {count} models behind the shared gateway; it routes {len(shared)} "
+                f"({', '.join(d.name for d in shared) or 'none'}). Ask the platform team to add one to "
+                "manifests/models.yaml (kind: its `kind:` list) and apply the rendered manifests.")
+        return {d.name: d for d in shared[:count]}
+    from . import quantize
+    from .models import ensure_tiny_model
+
+    served_schemes, _, note = quantize.serving_plan(["w4a16", "w8a8"])
+    if count > 1:
+        print(note)
+    models = {"parasol-tiny": platform.deploy(ensure_tiny_model().path, "parasol-tiny")}
+    for scheme in served_schemes[:count - 1]:
+        name = f"parasol-tiny-{scheme}"
+        models[name] = platform.deploy(quantize.quantized_tiny_model(scheme), name,
+                                       dtype=quantize.get_scheme(scheme).cpu_dtype)
+    return models
+
+
+def release_lab_model(platform: Platform, deployment: Deployment) -> bool:
+    """Undeploy a model this lab deployed here; a shared model of the cluster is the platform team's: left alone."""
+    return False if deployment.status == SHARED_STATUS else platform.undeploy(deployment.name)
+
+
+def ledger_dsn(platform: Platform | None = None) -> str:
+    """Where Lab 6 reads the usage ledger: the local PostgreSQL; on a cluster a DSN on 127.0.0.1 with read-only
+    sessions, through a port-forward to the gateway's PostgreSQL (its credentials from the gateway's Secret:
+    keep the DSN out of outputs, as the notebooks do)."""
+    platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        return platform.ledger_dsn()
     return postgres.dsn()
 
 
@@ -199,6 +239,15 @@ def admin(gateway: Gateway | ClusterGateway) -> Admin:
     return RoomAdmin(_portal_url(gateway), key)
 
 
+# -- what the gateway costs in latency (Lab 5) -----------------------------------------------------------
+TOTAL_HEADER = "x-litellm-response-duration-ms"  # LiteLLM: from receiving the request to the answer
+OVERHEAD_HEADER = "x-litellm-overhead-duration-ms"  # LiteLLM: that total minus the model call
+
+
+def _question(i: int) -> list[dict]:
+    return [{"role": "user", "content": f"What is {i % 90} + {i % 17}?"}]
+
+
 def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) -> float:
     import statistics
     import time
@@ -206,17 +255,74 @@ def _p50_latency_ms(client, model: str, requests_count: int, max_tokens: int) ->
     latencies = []
     for i in range(requests_count):
         started = time.perf_counter()
-        client.chat.completions.create(model=model, max_tokens=max_tokens, temperature=0.0,
-                                       messages=[{"role": "user", "content": f"What is {i % 90} + {i % 17}?"}])
+        client.chat.completions.create(model=model, max_tokens=max_tokens, temperature=0.0, messages=_question(i))
         latencies.append(1000 * (time.perf_counter() - started))
     return statistics.median(latencies)
 
 
-def latency_overhead(deployment, gateway: Gateway | ClusterGateway, key: str, requests_count: int = 40,
-                     max_tokens: int = 16) -> dict[str, float]:
-    """p50 latency of the same requests, direct to vLLM and through the gateway, one run, alternating."""
+def _gateway_timed_ms(client, model: str, requests_count: int, max_tokens: int) -> tuple[list[float], list[float]]:
+    """Per request through the gateway: the time this notebook waited, and the model call as the gateway's pod
+    timed it (LiteLLM's x-litellm-response-duration-ms minus x-litellm-overhead-duration-ms)."""
+    import time
+
+    waited, model_call = [], []
+    for i in range(requests_count):
+        started = time.perf_counter()
+        raw = client.chat.completions.with_raw_response.create(model=model, max_tokens=max_tokens, temperature=0.0,
+                                                               messages=_question(i))
+        waited.append(1000 * (time.perf_counter() - started))
+        model_call.append(model_call_ms(raw.headers))
+    return waited, model_call
+
+
+def model_call_ms(headers) -> float:
+    """The model call inside one gateway answer, as the gateway timed it (its total minus its own overhead)."""
+    try:
+        return float(headers[TOTAL_HEADER]) - float(headers[OVERHEAD_HEADER])
+    except (KeyError, TypeError, ValueError) as missing:
+        raise WorkshopError(f"the gateway's answer has no usable {TOTAL_HEADER} / {OVERHEAD_HEADER} headers "
+                            f"({missing!r}): is it LiteLLM with the workshop's image (images/Containerfile.gateway)?"
+                            ) from missing
+
+
+def direct_leg(gateway: Gateway | ClusterGateway) -> str:
+    """How ``latency_overhead`` measures the direct leg on this platform (for the notebook to say)."""
+    if isinstance(gateway, ClusterGateway):
+        return ("direct leg: the model call as the gateway's pod timed it (the shared models take traffic from the "
+                "gateway only); through the gateway: as this notebook waited")
+    return "direct leg: this notebook to vLLM; through the gateway: this notebook to the gateway; alternating"
+
+
+def _summary(p50_direct: float, p50_gateway: float) -> dict[str, float]:
+    return {"p50_direct_ms": p50_direct, "p50_gateway_ms": p50_gateway,
+            "overhead_ms": p50_gateway - p50_direct, "ratio": p50_gateway / p50_direct}
+
+
+def gateway_timed_overhead(base_url: str, key: str, model: str, requests_count: int = 40,
+                           max_tokens: int = 16) -> dict[str, float]:
+    """p50 latency through the gateway as this notebook waits, against the p50 model call as the gateway timed
+    it inside the same answers: what can be measured where the models take traffic from the gateway only."""
+    import statistics
+
     import openai
 
+    through = openai.OpenAI(base_url=base_url, api_key=key, max_retries=2)
+    _gateway_timed_ms(through, model, 3, max_tokens)  # warm the path
+    waited, model_call = _gateway_timed_ms(through, model, requests_count, max_tokens)
+    return _summary(statistics.median(model_call), statistics.median(waited))
+
+
+def latency_overhead(deployment, gateway: Gateway | ClusterGateway, key: str, requests_count: int = 40,
+                     max_tokens: int = 16) -> dict[str, float]:
+    """p50 latency of the same requests direct to the model and through the gateway.
+
+    Locally both legs from this notebook, one run, alternating. On a cluster the shared models take traffic
+    from the gateway only (NetworkPolicy): every request goes through the gateway, and the direct leg is the
+    model call as the gateway's pod timed it (``gateway_timed_overhead``; ``direct_leg`` says which)."""
+    import openai
+
+    if isinstance(gateway, ClusterGateway):
+        return gateway_timed_overhead(gateway.url, key, deployment.name, requests_count, max_tokens)
     direct = openai.OpenAI(base_url=deployment.endpoint, api_key="none", max_retries=2)
     through = openai.OpenAI(base_url=gateway.url, api_key=key, max_retries=2)
     _p50_latency_ms(direct, deployment.name, 3, max_tokens)  # warm both paths
@@ -226,6 +332,4 @@ def latency_overhead(deployment, gateway: Gateway | ClusterGateway, key: str, re
     gateway_ms = [_p50_latency_ms(through, deployment.name, half, max_tokens)]
     direct_ms.append(_p50_latency_ms(direct, deployment.name, half, max_tokens))
     gateway_ms.append(_p50_latency_ms(through, deployment.name, half, max_tokens))
-    p50_direct, p50_gateway = sum(direct_ms) / 2, sum(gateway_ms) / 2
-    return {"p50_direct_ms": p50_direct, "p50_gateway_ms": p50_gateway,
-            "overhead_ms": p50_gateway - p50_direct, "ratio": p50_gateway / p50_direct}
+    return _summary(sum(direct_ms) / 2, sum(gateway_ms) / 2)

@@ -59,7 +59,7 @@ def not_deployed(what: str, namespace: str, openshift: bool) -> GatewayNotDeploy
         "images/Containerfile.gateway). If it lives in another namespace, set MAAS_GATEWAY_NAMESPACE.")
 
 
-def _read(call, verb: str, resource: str, namespace: str, openshift: bool, missing: str):
+def api_read(call, verb: str, resource: str, namespace: str, openshift: bool, missing: str):
     """One API read: a missing object is GatewayNotDeployedError; a refusal says which verb on which resource."""
     from kubernetes.client.exceptions import ApiException
 
@@ -95,8 +95,8 @@ def deployment_state(deployment: dict) -> tuple[bool, state.Problem | None]:
 
 
 def secret_reference(deployment: dict, env_name: str = ADMIN_KEY_ENV) -> tuple[str, str]:
-    """(Secret name, key) the gateway container reads ``env_name`` from: kustomize's secretGenerator adds a
-    hash to the Secret's name, so it is read from the Deployment, never guessed."""
+    """(Secret name, key) the gateway container reads ``env_name`` from: read from the Deployment, never guessed
+    (the base gives the Secret a stable name, for the attendee Role; an overlay may let kustomize hash it)."""
     for container in deployment["spec"]["template"]["spec"].get("containers") or []:
         for entry in container.get("env") or []:
             ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
@@ -131,8 +131,8 @@ def internal_url(namespace: str, port: int = PORT) -> str:
 
 # -- reads against the API server ----------------------------------------------------------------------------
 def read_deployment(connection: kube.Connection, namespace: str, openshift: bool) -> dict:
-    found = _read(lambda: connection.apps.read_namespaced_deployment(NAME, namespace), "get", "deployments.apps",
-                  namespace, openshift, f"Deployment {NAME!r}")
+    found = api_read(lambda: connection.apps.read_namespaced_deployment(NAME, namespace), "get", "deployments.apps",
+                     namespace, openshift, f"Deployment {NAME!r}")
     return connection.api_client.sanitize_for_serialization(found)
 
 
@@ -173,12 +173,18 @@ def wait_ready(connection: kube.Connection, namespace: str, timeout_s: float, op
         time.sleep(POLL_S)
 
 
+def read_secret_value(connection: kube.Connection, namespace: str, secret_name: str, key: str,
+                      openshift: bool = False) -> str:
+    """One value of one Secret (a 403 says: get secrets; a missing Secret names the apply to run)."""
+    secret = api_read(lambda: connection.core.read_namespaced_secret(secret_name, namespace), "get", "secrets",
+                      namespace, openshift, f"Secret {secret_name!r}")
+    return secret_value(connection.api_client.sanitize_for_serialization(secret), key)
+
+
 def admin_key(connection: kube.Connection, namespace: str, openshift: bool = False) -> str:
     """The admin key, read from the Secret the gateway Deployment names (a 403 says: get secrets)."""
     secret_name, key = secret_reference(read_deployment(connection, namespace, openshift))
-    secret = _read(lambda: connection.core.read_namespaced_secret(secret_name, namespace), "get", "secrets",
-                   namespace, openshift, f"Secret {secret_name!r}")
-    return secret_value(connection.api_client.sanitize_for_serialization(secret), key)
+    return read_secret_value(connection, namespace, secret_name, key, openshift)
 
 
 def url(connection: kube.Connection, namespace: str, openshift: bool, override: str = "") -> str:
@@ -187,8 +193,8 @@ def url(connection: kube.Connection, namespace: str, openshift: bool, override: 
     if override:
         return state.openai_base(override)
     try:
-        service = _read(lambda: connection.core.read_namespaced_service(NAME, namespace), "get", "services",
-                        namespace, openshift, f"Service {NAME!r}")
+        service = api_read(lambda: connection.core.read_namespaced_service(NAME, namespace), "get", "services",
+                           namespace, openshift, f"Service {NAME!r}")
         ports = (connection.api_client.sanitize_for_serialization(service).get("spec") or {}).get("ports") or [{}]
         port = int(ports[0].get("port", PORT))
     except ClusterForbiddenError:
@@ -196,7 +202,7 @@ def url(connection: kube.Connection, namespace: str, openshift: bool, override: 
     if kube.in_cluster():
         return internal_url(namespace, port)
     if openshift:
-        route = _read(lambda: connection.custom.get_namespaced_custom_object(
+        route = api_read(lambda: connection.custom.get_namespaced_custom_object(
             "route.openshift.io", "v1", namespace, "routes", NAME), "get", "routes.route.openshift.io", namespace,
             openshift, f"Route {NAME!r}")
         host = (route.get("spec") or {}).get("host")

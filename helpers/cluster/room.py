@@ -121,10 +121,11 @@ def delete(api: RoomAPI, targets: list[Target]) -> None:
         api.delete(target.kind, target.namespace, target.name)
 
 
-def provision(api: RoomAPI, attendee: str) -> list[str]:
-    """The attendee's namespace, RoleBinding and ResourceQuota, server-side applied (idempotent)."""
+def provision(api: RoomAPI, attendee: str, gateway_namespace: str = "maas-models") -> list[str]:
+    """The attendee's namespace, RoleBinding and ResourceQuota, and in the gateway's namespace the attendee Role
+    and its binding (what Labs 5 and 6 read there), server-side applied (idempotent)."""
     applied = []
-    for obj in attendee_objects(attendee, namespace_of(attendee)):
+    for obj in attendee_objects(attendee, namespace_of(attendee), gateway_ns=gateway_namespace):
         api.apply(obj)
         applied.append(f"{obj['kind']} {obj['metadata'].get('namespace', '-')}/{obj['metadata']['name']}")
     return applied

@@ -34,6 +34,7 @@ RUNTIMES = ("serving.kserve.io", "v1alpha1", "servingruntimes")
 HARDWARE_PROFILES = ("infrastructure.opendatahub.io", "v1", "hardwareprofiles")
 POD_METRICS = ("metrics.k8s.io", "v1beta1", "pods")
 POLL_S = 5.0
+SHARED_STATUS = "shared"  # a shared model's status: the platform team's, behind the gateway (not checked here)
 GPU_GRACE_S = 90.0  # how long predictor pods may wait for a GPU before we say so (an autoscaler may add a node)
 
 
@@ -372,6 +373,24 @@ class KubernetesPlatform(Platform):
         return gateway.connect(self.connection, self.settings.gateway_namespace,
                                self.settings.gateway_timeout_s if timeout_s is None else timeout_s,
                                self.openshift, self.settings.cluster_gateway_url)
+
+    def shared_models(self) -> list[Deployment]:
+        """The models the shared gateway routes (the GitOps list it was rendered from), in its order. They live in
+        the gateway's namespace and take traffic from the gateway only: ``endpoint`` says where they are served,
+        not an address this notebook may call."""
+        from ..cluster import gateway
+
+        namespace = self.settings.gateway_namespace
+        names = gateway.routed_models(gateway.read_deployment(self.connection, namespace, self.openshift))
+        return [Deployment(name, "the GitOps model list (manifests/models.yaml)",
+                           state.openai_base(state.predictor_service_url(name, namespace)), SHARED_STATUS,
+                           {"namespace": namespace, "reached_through": "the gateway only"}) for name in names]
+
+    def ledger_dsn(self) -> str:
+        """A read-only DSN on 127.0.0.1 for the shared gateway's ledger, through a port-forward to its PostgreSQL."""
+        from ..cluster import ledger
+
+        return ledger.ledger_dsn(self.connection, self.settings.gateway_namespace, self.openshift)
 
     def gateway_url(self) -> str:
         """The gateway's OpenAI base URL from here: in a pod its Service, else its Route (OpenShift) or

@@ -88,6 +88,20 @@ def test_the_notebooks_reach_the_shared_gateway(platform):
     assert cluster_gateway.deployment_state(still)[0], "stop_gateway must not touch the shared gateway"
 
 
+def test_lab6_reads_the_ledger_through_a_port_forward_read_only(platform):
+    """maas.ledger_dsn on a cluster platform: a port-forward to the gateway's PostgreSQL pod, the ledger readable,
+    a write refused; Lab 5's helpers name the gateway's own models."""
+    import psycopg
+
+    from helpers import maas
+
+    with psycopg.connect(maas.ledger_dsn(platform), connect_timeout=30) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger").fetchone()[0] >= 0
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TABLE maas_should_not_exist (x int)")
+    assert set(maas.lab_models(platform, count=1)) <= set(maas.start_gateway(platform).models)
+
+
 @pytest.mark.skipif(not get_settings().cluster_registry, reason="MAAS_CLUSTER_REGISTRY is not set (Lab 4's push)")
 def test_lab4_pushes_to_the_cluster_registry_and_deploys_by_digest(platform, tmp_path):
     """Lab 4's path on a cluster: the tiny ModelCar pushed to MAAS_CLUSTER_REGISTRY, deployed as the nodes reach it."""

@@ -28,12 +28,12 @@ from helpers.errors import ClusterError, ClusterForbiddenError, ServerStartError
 from helpers.platform import KubernetesPlatform, OpenShiftPlatform
 
 NS = "maas-models"
-HASHED = "maas-gateway-secrets-4942bff5h5"  # what `kubectl kustomize` named the generated Secret
+HASHED = "maas-gateway-secrets-4942bff5h5"  # a hashed name, as an overlay may give it: always read from the Deployment
 ADMIN_KEY = "sk-admin-not-a-real-key-0123456789"
 
 
 def rendered_deployment() -> dict:
-    """The gateway Deployment of manifests/base/gateway, as kustomize applies it (hashed Secret name)."""
+    """The gateway Deployment of manifests/base/gateway, its Secret renamed (the helpers never guess the name)."""
     models = manifests.load_model_list().shared
     deployment = next(o for o in manifests.gateway_objects(NS, models) if o["kind"] == "Deployment")
     text = json.dumps(deployment).replace(f'"{manifests.SECRET_NAME}"', f'"{HASHED}"')

@@ -149,7 +149,9 @@ def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
     first = instructor.provision(r, ["alice", "dave"], admin=admin)
     assert first.new_logins == ["alice", "dave"] and admin.users == {"alice": 1, "dave": 1}
     assert first.cluster_objects["dave"] == ["Namespace -/maas-dave", "RoleBinding maas-dave/maas-attendee-admin",
-                                             "ResourceQuota maas-dave/maas-attendee-quota"]
+                                             "ResourceQuota maas-dave/maas-attendee-quota",
+                                             "Role maas-models/maas-attendee",
+                                             "RoleBinding maas-models/maas-attendee-dave"]
     sheet = room.sheet_path()
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
     objects, text = copy.deepcopy(r.cluster.objects), sheet.read_text()
