@@ -248,7 +248,7 @@ def applied_versions(conn: psycopg.Connection) -> set[int]:
 def migrate(dsn: str, up_to: int = LATEST) -> list[int]:
     """Apply the migrations this database lacks, in order, each in one transaction; the versions applied.
 
-    ``up_to``: stop after that version (tests make the database an earlier version left, then upgrade it)."""
+    ``up_to``: stop after that version (a test makes the database an older version left, then upgrades it)."""
     applied: list[int] = []
     with psycopg.connect(dsn) as conn:
         conn.execute("SELECT pg_advisory_lock(4242)")  # two processes starting at once: one migrates
