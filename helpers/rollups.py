@@ -2,11 +2,12 @@
 
 Every ledger row enters with the statement that adds it to its rollup rows (``store.APPEND_ROWS_SQL``:
 the gateway's writes and bulk loads alike), so the rollups never drift from the ledger —
-``rollup_equals_ledger`` proves it. There are two, with the same keys (user, team, application,
+``rollup_equals_ledger`` proves it. There are three, with the same keys (user, team, application,
 model, status) and sums (requests, prompt and completion tokens, cost):
 
 - ``usage_hourly``: one row per hour and key — the time series (last 24 hours, last 30 days).
   A month of 19,000 employees (10 M requests) is about 4 M rows.
+- ``usage_daily``: one row per day and key — what the portal's 30-day charts and tables read.
 - ``usage_monthly``: one row per calendar month and key — breakdowns, top consumers, bills and
   caps, for a month or a year. The same month is about 80,000 rows.
 
@@ -29,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from . import footprint, usage
-from .gateway.migrations import ROLLUP_KEYS
+from .gateway.migrations import ROLLUP_KEYS, ROLLUPS
 from .prices import Price
 
 UNITS = {"hour": "usage_hourly", "day": "usage_hourly", "month": "usage_monthly"}  # period -> the rollup to read
@@ -184,8 +185,9 @@ def views_in_fresh_process(dsn: str, prices: Mapping[str, Price] | None = None,
 
 
 def rollup_rows(dsn: str) -> dict[str, int]:
-    """How many rows each rollup holds (what PostgreSQL reads for a view over everything)."""
+    """How many rows each rollup holds (what PostgreSQL reads for a view over everything): hourly, daily, monthly."""
     answer = _query(dsn, sql.SQL("SELECT (SELECT count(*) FROM usage_hourly) AS hourly, "
+                                 "(SELECT count(*) FROM usage_daily) AS daily, "
                                  "(SELECT count(*) FROM usage_monthly) AS monthly"))
     return {name: int(value) for name, value in answer.iloc[0].items()}
 
@@ -219,19 +221,23 @@ def _compare(conn: psycopg.Connection, table: str, period: str) -> dict:
     return {"groups": int(row["groups"]), "mismatches": int(row["mismatches"]), **side}
 
 
+ROLLUP_NAMES = {"hour": "hourly", "day": "daily", "month": "monthly"}  # period -> its key in the check's answer
+
+
 def rollup_equals_ledger(dsn: str) -> dict:
-    """Compare both rollups with the raw ledger, group by group (period, user, team, application, model, status),
-    from the ledger's first month on (months dropped for retention live on in the rollups only).
+    """Compare every rollup (hourly, daily, monthly) with the raw ledger, group by group (period, user, team,
+    application, model, status), from the ledger's first month on (months dropped for retention live on in the
+    rollups only).
 
     The ledger is grouped as each rollup is and the two are FULL JOINed: a group missing on either
     side, or with another count of requests or tokens (to the token) or cost (beyond rounding), is a
-    mismatch. Returns the mismatches in all, the ledger's totals, and per rollup its groups,
-    mismatches and totals.
+    mismatch. Returns the mismatches in all, the ledger's totals, and per rollup (``hourly``, ``daily``,
+    ``monthly``) its groups, mismatches and totals.
     """
-    with _connect(dsn) as conn:  # both comparisons see the same snapshot, whatever the gateway writes meanwhile
+    with _connect(dsn) as conn:  # every comparison sees the same snapshot, whatever the gateway writes meanwhile
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        hourly, monthly = _compare(conn, "usage_hourly", "hour"), _compare(conn, "usage_monthly", "month")
-    ledger = hourly.pop("ledger")
-    monthly.pop("ledger")
-    return {"mismatches": hourly["mismatches"] + monthly["mismatches"], "ledger": ledger,
-            "hourly": hourly, "monthly": monthly}
+        checks = {ROLLUP_NAMES[period]: _compare(conn, table, period) for period, table in ROLLUPS.items()}
+    ledger = checks["hourly"]["ledger"]  # the same snapshot of the ledger, grouped three ways
+    for check in checks.values():
+        del check["ledger"]
+    return {"mismatches": sum(check["mismatches"] for check in checks.values()), "ledger": ledger, **checks}

@@ -22,14 +22,14 @@ from psycopg.rows import dict_row
 
 from . import footprint
 from .gateway import store
-from .gateway.migrations import HOURLY_FROM_LEDGER, MONTHLY_FROM_HOURLY
+from .gateway.migrations import ROLLUPS, ROLLUPS_FROM_LEDGER
 from .gateway.portal_data import Database, connected
 from .gateway.store import LEDGER_COLUMNS
 from .prices import Price, price_of
 
 CATEGORIES = ("user_name", "team", "application", "model", "status")
 CSV_OPTIONS = "FORMAT csv, HEADER true"
-ROLLED_UP_TABLES = ("ledger", "usage_hourly", "usage_monthly")  # a load fills these
+ROLLED_UP_TABLES = ("ledger", *ROLLUPS.values())  # a load fills these
 # Loads sort and hash millions of rows: memory for that, and no JIT (compiling costs more than it saves here).
 BULK_SESSION = "-c work_mem=512MB -c maintenance_work_mem=1GB -c jit=off"
 
@@ -103,8 +103,8 @@ def write_ledger(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> in
     """Append rows to the ledger, a chunk at a time, with their rollups, in one transaction.
 
     Each chunk is COPY-ed into a temporary staging table, then ``store.append_staged_rows`` moves
-    it into the ledger and adds it to ``usage_hourly`` and ``usage_monthly`` in one statement: the
-    same SQL the gateway writes with, so the rollups stay in step. Rows whose ``request_id`` is
+    it into the ledger and adds it to ``usage_hourly``, ``usage_daily`` and ``usage_monthly`` in one
+    statement: the same SQL the gateway writes with, so the rollups stay in step. Rows whose ``request_id`` is
     already in the ledger are skipped (a second load of the same rows changes nothing). Returns the
     number of rows sent.
     """
@@ -124,8 +124,9 @@ def write_ledger(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> in
 def bulk_load(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> int:
     """Fill an empty ledger the way a database restore does, about twice as fast as ``write_ledger``.
 
-    The rows are COPY-ed straight into the ledger, the rollups computed once from them (the SQL the
-    migrations backfill with), and the keys and indexes built afterwards. Later rows go through
+    The rows are COPY-ed straight into the ledger, the rollups computed once from them, each from the next
+    finer one (``migrations.roll_up``, the SQL the migrations backfill with), and the keys and indexes built
+    afterwards. Later rows go through
     ``write_ledger`` (or the gateway) and add themselves to the rollups. Returns the rows loaded.
     """
     columns = list(LEDGER_COLUMNS)
@@ -136,8 +137,8 @@ def bulk_load(dsn: str, frame: pd.DataFrame, chunk_rows: int = 500_000) -> int:
     with psycopg.connect(dsn, options=BULK_SESSION, row_factory=dict_row) as conn, conn.cursor() as cur:
         with store.indexes_built_after(conn, ROLLED_UP_TABLES):
             copy_rows(cur, "ledger", frame[columns], chunk_rows)
-            cur.execute(HOURLY_FROM_LEDGER)
-            cur.execute(MONTHLY_FROM_HOURLY)
+            for statement in ROLLUPS_FROM_LEDGER:
+                cur.execute(statement)
     return len(frame)
 
 

@@ -1,5 +1,8 @@
 """What the portal's pages show, read where it lives: the served models from the catalog and the price
-table, usage from the hourly rollups (never the raw ledger), users and plan requests from the key store.
+table, usage from the rollups (never the raw ledger), users and plan requests from the key store.
+
+Windows of whole days (UTC) read the daily rollups, others the hourly ones (``rollup_for``); the admin
+page's users and top consumers read the monthly ones.
 
 Needs only psycopg and yaml (it runs inside the gateway). Every window is given by its end (excluded):
 the hour or day after the last one shown, so a page and Lab 6 asked for the same window give the same sums.
@@ -14,7 +17,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +26,7 @@ import yaml
 from psycopg import sql
 
 from .. import prices
-from . import store
+from . import migrations, store
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -67,7 +70,7 @@ def served_models(names: list[str], root: Path = ROOT) -> list[ServedModel]:
     return served
 
 
-# --- usage, from the hourly rollups ------------------------------------------------------
+# --- usage, from the daily or hourly rollups ---------------------------------------------
 
 Database = str | psycopg.Connection  # a DSN, or a connection already open (a page's queries share one snapshot)
 
@@ -104,6 +107,26 @@ def window_end(unit: str, now: datetime | None = None) -> datetime:
     return start + STEPS[unit]
 
 
+def _midnight(moment: datetime) -> bool:
+    return moment.astimezone(timezone.utc).time() == time(0)
+
+
+def rollup_for(start: datetime, end: datetime, unit: str = "day") -> str:
+    """The period of the rollup to read for [start, end) per ``unit``: "day" (``usage_daily``) when the window is
+    whole days (UTC) and no finer unit is asked for, else "hour" (``usage_hourly``: about 5 times the rows)."""
+    return "day" if unit == "day" and _midnight(start) and _midnight(end) else "hour"
+
+
+def _rollup(start: datetime, end: datetime, unit: str) -> dict[str, sql.Composable]:
+    """For a query over [start, end) per ``unit``: the rollup table to read, its time column, and the unit each row
+    falls in (the time itself when the rollup is per that unit: date_trunc with a time zone costs more than the sums)."""
+    period = rollup_for(start, end, unit)
+    time_column = sql.Identifier(period)
+    in_unit = time_column if period == unit else sql.SQL("date_trunc({}, {}, 'UTC')").format(sql.Literal(unit),
+                                                                                             time_column)
+    return {"table": sql.Identifier(migrations.ROLLUPS[period]), "time": time_column, "in_unit": in_unit}
+
+
 FILTERS = ("user_name", "application", "model")
 
 
@@ -124,16 +147,17 @@ def usage_series(dsn: Database, unit: str, periods: int, user: str | None = None
     if unit not in STEPS:
         raise ValueError(f"unit must be one of {list(STEPS)}, got {unit!r}")
     end = end or window_end(unit)
+    step = STEPS[unit]
+    start = end - periods * step
     where, params = _where({"user_name": user, "application": application, "model": model})
     query = sql.SQL(
-        "WITH sums AS (SELECT date_trunc(%(unit)s, hour, 'UTC') AS period, sum(requests)::bigint AS requests, "
-        "sum(prompt_tokens + completion_tokens)::bigint AS tokens FROM usage_hourly "
-        "WHERE hour >= %(start)s AND hour < %(end)s{where} GROUP BY period) "
+        "WITH sums AS (SELECT {in_unit} AS period, sum(requests)::bigint AS requests, "
+        "sum(prompt_tokens + completion_tokens)::bigint AS tokens FROM {table} "
+        "WHERE {time} >= %(start)s AND {time} < %(end)s{where} GROUP BY period) "
         "SELECT s.period, coalesce(requests, 0) AS requests, coalesce(tokens, 0) AS tokens "
         "FROM generate_series(%(start)s, %(end)s - %(step)s, %(step)s) AS s(period) "
-        "LEFT JOIN sums USING (period) ORDER BY 1").format(where=where)
-    step = STEPS[unit]
-    params.update(unit=unit, start=end - periods * step, end=end, step=step)
+        "LEFT JOIN sums USING (period) ORDER BY 1").format(**_rollup(start, end, unit), where=where)
+    params.update(start=start, end=end, step=step)
     with connected(dsn) as conn:
         return [{**row, "requests": int(row["requests"]), "tokens": int(row["tokens"])}
                 for row in conn.execute(query, params)]
@@ -144,9 +168,9 @@ def usage_breakdown(dsn: Database, since: datetime, end: datetime, user: str | N
     where, params = _where({"user_name": user})
     query = sql.SQL(
         "SELECT application, model, sum(requests)::bigint AS requests, sum(prompt_tokens)::bigint AS prompt_tokens, "
-        "sum(completion_tokens)::bigint AS completion_tokens, sum(cost_usd) AS cost_usd FROM usage_hourly "
-        "WHERE hour >= %(since)s AND hour < %(end)s{where} GROUP BY 1, 2 "
-        "ORDER BY sum(prompt_tokens + completion_tokens) DESC, 1, 2").format(where=where)
+        "sum(completion_tokens)::bigint AS completion_tokens, sum(cost_usd) AS cost_usd FROM {table} "
+        "WHERE {time} >= %(since)s AND {time} < %(end)s{where} GROUP BY 1, 2 "
+        "ORDER BY sum(prompt_tokens + completion_tokens) DESC, 1, 2").format(**_rollup(since, end, "day"), where=where)
     with connected(dsn) as conn:
         return [store._plain(row) for row in conn.execute(query, {"since": since, "end": end, **params})]
 
@@ -154,17 +178,18 @@ def usage_breakdown(dsn: Database, since: datetime, end: datetime, user: str | N
 def usage_csv(dsn: str, user: str | None, days: int = 30, end: datetime | None = None) -> str:
     """Per day, application and model over the last ``days`` days: what the usage page's export downloads."""
     end = end or window_end("day")
+    since = end - timedelta(days=days)
     where, params = _where({"user_name": user})
     query = sql.SQL(
-        "SELECT date_trunc('day', hour, 'UTC') AS period, application, model, sum(requests)::bigint AS requests, "
+        "SELECT {in_unit} AS period, application, model, sum(requests)::bigint AS requests, "
         "sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens, "
-        "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %(since)s AND hour < %(end)s{where} "
-        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").format(where=where)
+        "sum(cost_usd) AS cost_usd FROM {table} WHERE {time} >= %(since)s AND {time} < %(end)s{where} "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").format(**_rollup(since, end, "day"), where=where)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     with connected(dsn) as conn:
-        for row in conn.execute(query, {"since": end - timedelta(days=days), "end": end, **params}):
+        for row in conn.execute(query, {"since": since, "end": end, **params}):
             writer.writerow([row["period"].astimezone(timezone.utc).strftime("%Y-%m-%d"), _csv_text(row["application"]),
                              _csv_text(row["model"]), row["requests"], row["prompt_tokens"], row["completion_tokens"],
                              f"{row['cost_usd']:.9f}"])

@@ -255,7 +255,7 @@ def forget_usage(dsn: str, user: str) -> dict[str, int]:
     """Delete a user's ledger rows, rollups and refusal counts (the instructor's --forget-usage); rows deleted per table."""
     deleted = {}
     with connect(dsn) as conn, conn.transaction():
-        for table in ("ledger", "usage_hourly", "usage_monthly", "refusals_hourly"):
+        for table in ("ledger", *migrations.ROLLUPS.values(), "refusals_hourly"):
             deleted[table] = conn.execute(f"DELETE FROM {table} WHERE user_name = %s", (user,)).rowcount
     return deleted
 
@@ -415,25 +415,14 @@ MONTH_USAGE_SQL = (  # params: user, month start -> the user's spend and tokens 
     "FROM usage_hourly WHERE user_name = %s AND hour >= %s")
 
 _ROLLUP = ", ".join(migrations.ROLLUP_KEYS)
-_SUMS = "requests, prompt_tokens, completion_tokens, cost_usd"
 
-
-def _add_to_rollup(table: str, period: str) -> str:
-    """Add the rows of ``new`` to a rollup table keyed by ``period`` (its first column: hour, month) and the keys."""
-    return (f"INSERT INTO {table} AS u ({period}, {_ROLLUP}, {_SUMS}) "
-            f"SELECT date_trunc('{period}', ts, 'UTC'), {_ROLLUP}, count(*), sum(prompt_tokens), "
-            f"sum(completion_tokens), sum(cost_usd) FROM new GROUP BY 1, 2, 3, 4, 5, 6 "
-            f"ON CONFLICT ({period}, {_ROLLUP}) DO UPDATE SET requests = u.requests + EXCLUDED.requests, "
-            "prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens, "
-            "completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens, "
-            "cost_usd = u.cost_usd + EXCLUDED.cost_usd")
-
-
-# The one way rows enter the ledger: new rows, and their hourly and monthly rollups, in one statement.
+# The one way rows enter the ledger: new rows, and their hourly, daily and monthly rollups, in one statement.
 APPEND_ROWS_SQL = (
     "WITH new AS (INSERT INTO ledger ({columns}) {source} ON CONFLICT (request_id, ts) DO NOTHING "
     "RETURNING ts, " + _ROLLUP + ", prompt_tokens, completion_tokens, cost_usd), "
-    "hourly AS (" + _add_to_rollup("usage_hourly", "hour") + ") " + _add_to_rollup("usage_monthly", "month"))
+    "hourly AS (" + migrations.roll_up("hour", "new", accumulate=True) + "), "
+    "daily AS (" + migrations.roll_up("day", "new", accumulate=True) + ") "
+    + migrations.roll_up("month", "new", accumulate=True))
 _TYPES = {"ts": "timestamptz", "prompt_tokens": "integer", "completion_tokens": "integer", "latency_ms": "real",
           "cost_usd": "double precision", "ttft_ms": "real"}
 BATCH_INSERT_SQL = APPEND_ROWS_SQL.format(  # params: one array per column of WRITTEN_COLUMNS

@@ -1,4 +1,5 @@
-"""A gateway database made by the released code (0478c47) upgrades in place: keys, plans and ledger survive."""
+"""A gateway database made by older code upgrades in place: keys, plans and ledger survive (the released 0478c47),
+and the rows version 5 wrote come out right in the daily rollups of version 6."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,13 +8,17 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
+import psycopg
 import pytest
 
-from helpers import rollups
+from helpers import rollups, synthetic, usage
 from helpers.gateway import migrations, postgres, store
 
 pytestmark = pytest.mark.integration
-OLD_STORE = Path(__file__).parent.parent / "data" / "store_0478c47.py"
+DATA = Path(__file__).parent.parent / "data"
+OLD_STORE = DATA / "store_0478c47.py"
+APPEND_ROWS_V5 = DATA / "append_rows_v5.sql"
 
 
 def old_store():
@@ -72,7 +77,8 @@ def test_an_old_ledger_upgrades_in_place(database):
         rollup = conn.execute("SELECT sum(prompt_tokens) AS p, sum(completion_tokens) AS c, sum(requests) AS n "
                               "FROM usage_hourly").fetchone()
         assert (ledger["p"], ledger["c"], ledger["n"]) == (rollup["p"], rollup["c"], rollup["n"])
-        assert rollups.rollup_equals_ledger(database)["mismatches"] == 0  # hourly and monthly, group by group
+        check = rollups.rollup_equals_ledger(database)  # hourly, daily and monthly, group by group
+        assert check["mismatches"] == 0 and check["daily"]["rollup"]["requests"] == len(made["rows"]) - 1
         partitioned = conn.execute("SELECT count(*) AS n FROM pg_partitioned_table "
                                    "WHERE partrelid = 'ledger'::regclass").fetchone()["n"]
         months = conn.execute("SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'ledger'::regclass "
@@ -90,3 +96,51 @@ def test_a_fresh_database_gets_every_version(database):
     store.ensure_user(database, "cy", "ops")
     app = store.create_application(database, "cy", "first", ["m"], ["m"])
     assert app.plan == "standard" and app.key.startswith(store.KEY_PREFIX)
+
+
+def write_as_version_5(dsn: str, rows: pd.DataFrame) -> None:
+    """Append rows the way version 5 did (usage.write_ledger with that version's statement): ledger, hourly and
+    monthly rollups."""
+    columns = ", ".join(store.LEDGER_COLUMNS)
+    statement = APPEND_ROWS_V5.read_text().format(columns=columns, source=f"SELECT {columns} FROM ledger_staging")
+    with store.connect(dsn) as conn:
+        store.ensure_ledger_months(conn, usage.months_of(rows))
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE ledger_staging ON COMMIT DROP AS SELECT {columns} FROM ledger WITH NO DATA")
+        usage.copy_rows(cur, "ledger_staging", rows[list(store.LEDGER_COLUMNS)])
+        cur.execute(statement)
+
+
+def per_day(rows: pd.DataFrame) -> dict:
+    days = rows.groupby(rows["ts"].dt.floor("D"))
+    return {day: (len(group), int(group["prompt_tokens"].sum()), int(group["completion_tokens"].sum()))
+            for day, group in days}
+
+
+def test_the_rows_version_5_wrote_come_out_right_in_the_daily_rollups(database):
+    """A version 5 database holds October, late rows in hours already rolled up, and September's sums whose raw
+    rows retention dropped: migration 6 rolls all of it up by day, and rows written after add themselves."""
+    rows = synthetic.synthetic_month(synthetic.CompanyProfile(employees=120, teams=4), days=7, seed=5)
+    rows["request_id"] = [f"v5-{i}" for i in range(len(rows))]
+    september = rows.iloc[:800].assign(ts=lambda r: r["ts"] - pd.Timedelta(days=30),
+                                       request_id=lambda r: r["request_id"] + "-sep")
+    late = rows.sample(frac=0.1, random_state=2)
+    october, after_upgrade = rows.drop(late.index).iloc[:-500], rows.drop(late.index).iloc[-500:]
+    assert migrations.migrate(database, up_to=5) == [1, 2, 3, 4, 5]
+    for batch in (september, october, late):
+        write_as_version_5(database, batch)
+    assert store.drop_ledger_month(database, pd.Timestamp("2026-09-01", tz="UTC")) == len(september)
+
+    assert store.init_schema(database) == [6]
+    check = rollups.rollup_equals_ledger(database)  # the ledger's month, group by group, to the token
+    assert check["mismatches"] == 0 and check["daily"]["rollup"]["requests"] == len(october) + len(late)
+    assert check["monthly"]["groups"] < check["daily"]["groups"] < check["hourly"]["groups"]
+    with store.connect(database) as conn:
+        daily = {row["day"]: (row["requests"], row["prompt_tokens"], row["completion_tokens"]) for row in conn.execute(
+            "SELECT day, sum(requests)::bigint AS requests, sum(prompt_tokens)::bigint AS prompt_tokens, "
+            "sum(completion_tokens)::bigint AS completion_tokens FROM usage_daily GROUP BY day")}
+    assert daily == per_day(pd.concat([september, october, late]))  # September's days outlive its raw rows
+
+    usage.write_ledger(database, after_upgrade)  # the new code's statement adds to the daily rollups too
+    check = rollups.rollup_equals_ledger(database)
+    assert check["mismatches"] == 0 and check["daily"]["rollup"]["requests"] == len(rows)

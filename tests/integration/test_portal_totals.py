@@ -77,3 +77,19 @@ def test_the_admin_top_consumers_equal_lab_6s(month):
     expected = usage.top_consumers(frame[frame["ts"].dt.month == october.month], 5)
     assert [(r["user_name"], r["tokens"]) for r in top] == \
         [(user, int(row["tokens"])) for (user, _), row in expected.iterrows()]
+
+
+def test_whole_days_read_the_daily_rollups_other_windows_the_hourly_ones_and_both_equal_pandas(month):
+    dsn, frame, _, day_end = month
+    check = rollups.rollup_equals_ledger(dsn)
+    assert check["mismatches"] == 0
+    assert check["monthly"]["groups"] < check["daily"]["groups"] < check["hourly"]["groups"]
+    whole_days = (day_end - pd.Timedelta(days=7), day_end)
+    part_days = (day_end - pd.Timedelta(hours=53), day_end - pd.Timedelta(hours=5))
+    assert portal_data.rollup_for(*whole_days) == "day" and portal_data.rollup_for(*part_days) == "hour"
+    for since, end in (whole_days, part_days):
+        window = frame[(frame["ts"] >= since) & (frame["ts"] < end)]
+        table = portal_data.usage_breakdown(dsn, since.to_pydatetime(), end.to_pydatetime())
+        assert {(r["application"], r["model"]): (r["requests"], r["prompt_tokens"] + r["completion_tokens"])
+                for r in table} == {key: (int(row["requests"]), int(row["tokens"]))
+                                    for key, row in usage.usage_by(window, "application", "model").iterrows()}

@@ -1,4 +1,4 @@
-"""The hourly rollups against the raw ledger, in real PostgreSQL.
+"""The hourly, daily and monthly rollups against the raw ledger, in real PostgreSQL.
 
 A small synthetic week is bulk-loaded (usage.bulk_load) with a tenth of its rows held back; PostgreSQL
 restarts; the held-back rows arrive late (old timestamps, hours already rolled up); then the whole
@@ -30,10 +30,10 @@ def totals(rows: pd.DataFrame) -> dict:
 
 
 def same(check: dict, expected: dict) -> bool:
-    """No mismatching group in either rollup, and the ledger and both rollups hold exactly the expected
+    """No mismatching group in any rollup, and the ledger and every rollup hold exactly the expected
     requests and tokens (cost up to rounding)."""
     exact = [name for name in expected if name != "cost_usd"]
-    sides = (check["ledger"], check["hourly"]["rollup"], check["monthly"]["rollup"])
+    sides = (check["ledger"], check["hourly"]["rollup"], check["daily"]["rollup"], check["monthly"]["rollup"])
     return check["mismatches"] == 0 and all(
         [side[name] for name in exact] == [expected[name] for name in exact]
         and side["cost_usd"] == pytest.approx(expected["cost_usd"]) for side in sides)
@@ -75,7 +75,7 @@ def test_rollups_equal_the_ledger_to_the_token_after_every_step(steps, week):
     assert same(checks["late rows"], totals(week)), checks["late rows"]  # after a restart, too
     groups = lambda step: checks[step]["hourly"]["groups"]  # noqa: E731
     assert groups("loaded") < groups("late rows") < len(week)  # late rows make new groups too; fewer than rows
-    assert checks["late rows"]["monthly"]["groups"] < groups("late rows")
+    assert checks["late rows"]["monthly"]["groups"] < checks["late rows"]["daily"]["groups"] < groups("late rows")
 
 
 def test_a_second_load_of_the_same_requests_changes_nothing(steps, week):
@@ -90,9 +90,10 @@ def as_dict(series: pd.Series) -> dict:
 def test_a_bulk_load_builds_the_keys_again_and_refuses_a_ledger_in_use(steps, week):
     with store.connect(steps["dsn"]) as conn:
         indexes = {row["indexname"] for row in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename IN ('ledger', 'usage_hourly', 'usage_monthly')")}
+            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)", [list(usage.ROLLED_UP_TABLES)])}
     assert indexes == {"ledger_pkey", "ledger_request_id", "usage_hourly_pkey", "usage_hourly_user_hour",
-                       "usage_monthly_pkey"}  # (the synthetic ledger drops ledger_ts and ledger_user_ts)
+                       "usage_daily_pkey", "usage_daily_user_day", "usage_monthly_pkey"}
+    # (the synthetic ledger drops ledger_ts and ledger_user_ts)
     with pytest.raises(ValueError, match="fills an empty ledger"):
         usage.bulk_load(steps["dsn"], week.iloc[:10])
     assert rollups.rollup_equals_ledger(steps["dsn"])["ledger"]["requests"] == len(week)  # nothing was added
@@ -127,11 +128,28 @@ def test_the_sql_helpers_agree_with_each_other(steps, week):
     tokens = int(week["prompt_tokens"].sum() + week["completion_tokens"].sum())
     assert rollups.user_tokens(dsn).sum() == tokens == rollups.tokens_per_month(dsn, 12)["tokens"].sum()
     assert rollups.user_tokens(dsn, end=pd.Timestamp("2026-10-01", tz="UTC")).empty  # September: nothing
-    assert rollups.rollup_rows(dsn)["hourly"] == steps["checks"]["loaded again"]["hourly"]["groups"]
+    counts, check = rollups.rollup_rows(dsn), steps["checks"]["loaded again"]
+    assert [counts[name] for name in ("hourly", "daily")] == [check[name]["groups"] for name in ("hourly", "daily")]
     answer = rollups.query(dsn, "SELECT team, sum(requests) AS requests FROM usage_monthly GROUP BY team")
     assert dict(zip(answer["team"], answer["requests"])) == as_dict(week.groupby("team", observed=True).size())
     with pytest.raises(ValueError, match="group by any of"):
         rollups.usage_by(dsn, "user_name; DROP TABLE ledger")
+
+
+def test_the_gateways_statement_keeps_every_rollup_equal_to_the_ledger(steps, week):  # steps: PostgreSQL runs
+    """What the plugin sends for a batch (store.BATCH_INSERT_SQL, one array per column): new rows, retried ones
+    (already written) and a late one (its hour and day already rolled up)."""
+    name = "rollups_gateway_statement_test"
+    dsn = synthetic.load_into_postgres(week.iloc[:2_000], name)
+    late = week.iloc[[2_500]].assign(ts=week["ts"].iloc[1_000], request_id="late")
+    batch = pd.concat([week.iloc[1_990:2_300], late]).assign(ttft_ms=50.0)
+    try:
+        with store.connect(dsn) as conn:
+            conn.execute(store.BATCH_INSERT_SQL, [batch[column].tolist() for column in store.WRITTEN_COLUMNS])
+        check = rollups.rollup_equals_ledger(dsn)
+        assert same(check, totals(pd.concat([week.iloc[:2_300], late]))), check
+    finally:
+        postgres.drop_database(name)
 
 
 def test_migration_3_rolls_an_existing_ledger_up_by_month(steps, week):  # steps: PostgreSQL runs

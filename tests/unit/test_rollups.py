@@ -1,13 +1,17 @@
 """The rollup views' plumbing without a database: bad input refused before connecting, the comparison of
-tables of counts, the one statement rows enter the ledger with, and measuring in a fresh process.
+tables of counts, the one statement rows enter the ledger with (and the one function that writes every rollup's
+SQL), which rollup the portal reads, and measuring in a fresh process.
 (The views themselves run against real PostgreSQL in tests/integration/test_rollups.py.)"""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from datetime import datetime, timedelta, timezone
+
+
 from helpers import footprint, rollups
-from helpers.gateway import store
+from helpers.gateway import migrations, portal_data, store
 
 NO_DATABASE = "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
@@ -30,12 +34,38 @@ def test_same_counts_ignores_dtypes_column_order_and_zero_cells():
     assert rollups.same_counts(pd.Series({"ana": 5, "bo": 0}), pd.Series({"ana": 5}))
 
 
-def test_rows_enter_the_ledger_with_both_rollups_in_one_statement():
+def test_rows_enter_the_ledger_with_every_rollup_in_one_statement():
     for statement in (store.BATCH_INSERT_SQL, store.APPEND_ROWS_SQL):
-        assert statement.count("INSERT INTO") == 3 and statement.startswith("WITH new AS (INSERT INTO ledger")
+        assert statement.count("INSERT INTO") == 4 and statement.startswith("WITH new AS (INSERT INTO ledger")
         assert "ON CONFLICT (request_id, ts) DO NOTHING" in statement  # a request written twice counts once
-        assert "INSERT INTO usage_hourly" in statement and "INSERT INTO usage_monthly" in statement
-        assert "date_trunc('hour', ts, 'UTC')" in statement and "date_trunc('month', ts, 'UTC')" in statement
+        for period, table in migrations.ROLLUPS.items():
+            assert migrations.roll_up(period, "new", accumulate=True) in statement
+            assert f"INSERT INTO {table} AS u ({period}," in statement
+            assert f"date_trunc('{period}', ts, 'UTC')" in statement
+
+
+def test_one_function_writes_every_rollups_sql():
+    live = migrations.roll_up("day", "new", accumulate=True)
+    assert live.startswith("INSERT INTO usage_daily AS u (day, user_name, team, application, model, status, ")
+    assert "count(*)" in live and "FROM new GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT (day, user_name" in live
+    assert "requests = u.requests + EXCLUDED.requests" in live and "cost_usd = u.cost_usd + EXCLUDED.cost_usd" in live
+    backfill = migrations.roll_up("day", "usage_hourly", rolled_by="hour")
+    assert "date_trunc('day', hour, 'UTC')" in backfill and "sum(requests)" in backfill and "count(*)" not in backfill
+    assert "ON CONFLICT" not in backfill
+    assert migrations.ROLLUPS_FROM_LEDGER == (  # each from the next finer one
+        migrations.roll_up("hour", "ledger"), migrations.roll_up("day", "usage_hourly", rolled_by="hour"),
+        migrations.roll_up("month", "usage_daily", rolled_by="day"))
+    assert backfill in migrations.MIGRATIONS[5].sql and "CREATE TABLE usage_daily" in migrations.MIGRATIONS[5].sql
+
+
+def test_the_portal_reads_the_daily_rollups_for_whole_days_only():
+    midnight = datetime(2026, 10, 31, tzinfo=timezone.utc)
+    assert portal_data.rollup_for(midnight - timedelta(days=30), midnight) == "day"
+    assert portal_data.rollup_for(midnight - timedelta(days=1), midnight, unit="hour") == "hour"  # hours asked for
+    assert portal_data.rollup_for(midnight - timedelta(days=1), midnight - timedelta(hours=6)) == "hour"
+    paris = timezone(timedelta(hours=2))
+    assert portal_data.rollup_for(datetime(2026, 10, 1, tzinfo=paris), midnight) == "hour"  # 22:00 UTC
+    assert portal_data.rollup_for(datetime(2026, 10, 1, 2, tzinfo=paris), midnight) == "day"  # midnight UTC
 
 
 def test_a_fresh_process_measures_its_own_time_and_memory():
