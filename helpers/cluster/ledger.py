@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ClusterError
+from ..gateway.postgres import Dsn
 from . import client as kube
 from . import gateway
 from .manifests import POSTGRES_POD, POSTGRES_PORT
@@ -26,7 +27,7 @@ READ_ONLY = "-c default_transaction_read_only=on"
 
 
 # -- pure functions (tested without a cluster) ----------------------------------------------------------------
-def local_dsn(cluster_dsn: str, port: int) -> str:
+def local_dsn(cluster_dsn: str, port: int) -> Dsn:
     """The gateway's DSN pointed at a port-forward on 127.0.0.1, its sessions read-only by default."""
     parts = urlsplit(cluster_dsn)
     credentials = parts.netloc.rpartition("@")[0]
@@ -36,7 +37,7 @@ def local_dsn(cluster_dsn: str, port: int) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"] + [("options", READ_ONLY)]
     # quote, not quote_plus: libpq decodes %20 in a URI, not +
     address = f"{credentials}@127.0.0.1:{port}"
-    return urlunsplit((parts.scheme, address, parts.path, urlencode(query, quote_via=quote), ""))
+    return Dsn(urlunsplit((parts.scheme, address, parts.path, urlencode(query, quote_via=quote), "")))
 
 
 def pod_not_running(pod: dict) -> str | None:

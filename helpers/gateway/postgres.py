@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -31,6 +32,15 @@ SERVICE_USER = "postgres"  # who runs the server when we are root
 DATABASE = "maas"
 
 
+class Dsn(str):
+    """A connection string whose repr hides the password: a notebook's last line or a failing test's
+    arguments show ``password=***``; psycopg gets the whole string."""
+
+    def __repr__(self) -> str:
+        hidden = re.sub(r"password=\S+", "password=***", str(self))
+        return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", hidden))  # postgresql://user:password@host
+
+
 @dataclass(frozen=True)
 class Postgres:
     """A running cluster: where it listens and how to log in."""
@@ -41,8 +51,8 @@ class Postgres:
     password: str
     pid: int
 
-    def dsn(self, database: str = DATABASE) -> str:
-        return f"host={self.host} port={self.port} user={self.user} password={self.password} dbname={database}"
+    def dsn(self, database: str = DATABASE) -> Dsn:
+        return Dsn(f"host={self.host} port={self.port} user={self.user} password={self.password} dbname={database}")
 
     def __repr__(self) -> str:  # never print the password
         return f"Postgres(host={self.host!r}, port={self.port}, user={self.user!r}, password='***', pid={self.pid})"

@@ -42,3 +42,19 @@ def test_path_is_the_fallback_elsewhere(tmp_path):
 def test_missing_postgresql_says_which_package(tmp_path):
     with pytest.raises(SetupError, match="Install the Debian/Ubuntu package postgresql"):
         find_bin_dir(tmp_path, search_path=str(tmp_path))
+
+
+def test_a_dsn_shows_no_password_where_python_prints_it():
+    from helpers.gateway.postgres import Postgres
+
+    dsn = Postgres(host="127.0.0.1", port=5432, user="maas", password="s3cret-Pw", pid=1).dsn("ledger")
+    assert "s3cret-Pw" in str(dsn) and "s3cret-Pw" not in repr(dsn) and "password=***" in repr(dsn)
+    assert "s3cret-Pw" not in repr({"dsn": dsn}) and "s3cret-Pw" not in repr((dsn,))  # inside containers too
+
+
+def test_a_uri_dsn_hides_its_password_too():
+    from helpers.cluster.ledger import local_dsn
+
+    dsn = local_dsn("postgresql://maas:s3cret-Pw@maas-postgres:5432/maas", 40001)
+    assert "s3cret-Pw" in str(dsn) and "127.0.0.1:40001" in str(dsn)
+    assert "s3cret-Pw" not in repr(dsn) and "maas:***@127.0.0.1" in repr(dsn)
