@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from . import room
 from .errors import WorkshopError
 from .platform import KubernetesPlatform, get_platform
 from .platform.base import Platform
+from .settings import get_settings
 
 TEAM = "workshop"  # the gateway team of every attendee (top consumers, chargeback)
 
@@ -110,6 +112,33 @@ def _local_deployments(platform: Platform, user: str) -> list[str]:
     return [d.name for d in platform.list() if d.details.get("owner") == user]
 
 
+WORKBENCH_NOTEBOOKS = "notebooks (NOT restored by reset: the attendee runs this in their workbench's terminal)"
+
+
+def labs_commit() -> str:
+    """The commit of this checkout: the pristine labs/ an attendee's notebooks go back to on a cluster."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=get_settings().root, capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "HEAD"
+    return done.stdout.strip() or "HEAD"
+
+
+def workbench_restore_step(user: str, commit: str) -> str:
+    """The exact step that restores an attendee's labs/ inside their workbench (what a local reset does).
+
+    Not done through the API: the notebooks live in the workbench's volume, a PersistentVolumeClaim the
+    OpenShift AI dashboard made (no workshop labels: reset touches labelled objects only), ReadWriteOnce and
+    mounted by the running workbench, with the attendee's clone of the workshop at a path of their choosing.
+    ``git restore`` puts back the notebooks they changed or deleted and keeps the files they added.
+    """
+    from .cluster.room import namespace_of
+
+    return (f"{user}: in the workbench of project {namespace_of(user)}, in the clone of the workshop: "
+            f"git restore --source={commit} -- labs/")
+
+
 def reset_plan(r: Room, users: list[str], forget_usage: bool = False, admin=None) -> ResetPlan:
     """Exactly what ``reset`` would revoke or delete, grouped by kind."""
     admin = admin or room_admin(r.platform)
@@ -129,8 +158,10 @@ def reset_plan(r: Room, users: list[str], forget_usage: bool = False, admin=None
                 group = {cluster_room.CONFIG_MAP: "results (deleted)",
                          cluster_room.SECRET: "secrets (deleted)"}.get(target.kind, "deployments (deleted)")
                 plan.setdefault(group, []).append(f"{target.kind.kind} {target}")
-    if not r.local:  # notebooks live in each workbench's volume (the attendee's): not reachable from here
+    if not r.local:  # notebooks live in each workbench's volume: the step to run there, not done from here
         plan.pop("notebooks (restored to labs/)")
+        commit = labs_commit()
+        plan[WORKBENCH_NOTEBOOKS] = [workbench_restore_step(user, commit) for user in users]
     if forget_usage:
         plan["usage (deleted: ledger rows, rollups, refusal counts)"] = list(users)
     return plan

@@ -1,4 +1,10 @@
-"""Each lab records its key figures here; tests and `run-labs` read them back."""
+"""Each lab records its key figures here; tests and `run-labs` read them back.
+
+Locally a JSON file per lab (``MAAS_RESULTS_DIR``). On a cluster platform (``PLATFORM`` openshift or
+kubernetes) the figures also go to the attendee's own namespace (``helpers.cluster.results``: a ConfigMap
+the instructor's ``report`` counts and ``reset`` deletes), written to the namespace and owner of the
+platform's settings (``MAAS_NAMESPACE``, ``MAAS_OWNER``).
+"""
 from __future__ import annotations
 
 import json
@@ -25,12 +31,24 @@ def _plain(value):
     return value
 
 
+def _record_on_cluster(lab: str, figures: dict) -> None:
+    """On a cluster platform, the figures in the attendee's namespace too (errors say what to do)."""
+    from .platform import KubernetesPlatform, get_platform
+
+    platform = get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        from .cluster import results as cluster_results
+
+        cluster_results.record(platform.connection, platform.namespace, platform.settings.owner, lab, figures)
+
+
 def record_figures(lab: str, **figures) -> dict:
-    """Merge figures into the lab's results file and return everything recorded so far."""
+    """Merge figures into the lab's results file (and, on a cluster, its ConfigMap); return everything so far."""
     path = _results_file(lab)
     path.parent.mkdir(parents=True, exist_ok=True)
     merged = {**read_figures(lab), **_plain(figures)}
     path.write_text(json.dumps(merged, indent=2, sort_keys=True))
+    _record_on_cluster(lab, merged)
     return merged
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from helpers import instructor, maas, preflight, room
 from helpers.cluster import client as kube
+from helpers.cluster import results as cluster_results
 from helpers.cluster import room as cluster_room
 from helpers.settings import get_settings
 
@@ -41,7 +42,7 @@ def the_room(tmp_path, monkeypatch):
 def test_provision_check_reset_report_on_a_cluster(the_room):
     r, names = the_room
     first = instructor.provision(r, names)
-    assert first.new_logins == names and len(first.cluster_objects[names[0]]) == 3
+    assert first.new_logins == names and len(first.cluster_objects[names[0]]) == 7
     second = instructor.provision(r, names)
     assert not second.new_logins  # server-side apply of the same objects: nothing changes
     assert set(cluster_room.namespace_of(n) for n in names) <= set(cluster_room.attendee_namespaces(r.cluster))
@@ -54,10 +55,18 @@ def test_provision_check_reset_report_on_a_cluster(the_room):
     gateway = instructor.gateway_of(r.platform)
     portal = maas.Portal(admin.base_url, room.read_sheet()[names[0]], names[0])
     key = portal.create_application("lab5", [gateway.models[0]])["key"]
+    ns = cluster_room.namespace_of(names[0])
+    for _ in range(2):  # a lab run twice: one ConfigMap, the lab's key updated (here as the instructor)
+        cluster_results.record(r.platform.connection, ns, names[0], "lab04", {"image_mb": 12.5})
+    cluster_results.record(r.platform.connection, ns, names[0], "lab05", {"gateway_models": ["x"]})
+    assert instructor.labs_done(names[0], r) == ["lab04", "lab05"]
     plan = instructor.reset_plan(r, [names[0]])
     assert plan["gateway keys (revoked)"] == [f"{names[0]}: lab5"]
+    assert plan["results (deleted)"] == [f"ConfigMap {ns}/{cluster_results.NAME}"]
     instructor.reset(r, [names[0]])
-    assert all(not items for items in instructor.reset_plan(r, [names[0]]).values())
+    again = instructor.reset_plan(r, [names[0]])
+    assert len(again.pop(instructor.WORKBENCH_NOTEBOOKS)) == 1  # said, never done from here
+    assert all(not items for items in again.values()) and instructor.labs_done(names[0], r) == []
     import openai
 
     with pytest.raises(openai.AuthenticationError):

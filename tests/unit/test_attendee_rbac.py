@@ -1,9 +1,11 @@
-"""The attendee's RBAC in the gateway's namespace covers exactly what the helpers do there, offline.
+"""The attendee's RBAC covers exactly what the helpers do, offline: in the gateway's namespace and in their own.
 
-The calls are read from the helpers' source (``helpers.cluster.access.ATTENDEE_MODULES``): every use of the
-kubernetes client's typed APIs (``connection.core.read_namespaced_secret``...) becomes the verb and resource
-the API server authorizes it as. The rules are read from the Role that ``kubectl kustomize manifests/attendee``
-renders (the committed template). A call without a rule, or a rule without a call, fails. No cluster involved.
+The calls are read from the helpers' source (``helpers.cluster.access.ATTENDEE_MODULES`` for the gateway's
+namespace, ``OWN_NAMESPACE_MODULES`` for the attendee's): every use of the kubernetes client's typed APIs
+(``connection.core.read_namespaced_secret``...) becomes the verb and resource the API server authorizes it as (a
+server-side apply, a patch with ``_content_type="application/apply-patch+yaml"``, is a ``patch`` and, the first
+time, a ``create``). The rules are read from the Roles that ``kubectl kustomize manifests/attendee`` renders (the
+committed template). A call without a rule, or a rule without a call, fails. No cluster involved.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 
 from helpers.cluster import access, manifests, validate
 from helpers.cluster import gateway as cluster_gateway
+from helpers.cluster import results as cluster_results
 from helpers.settings import get_settings
 
 ROOT = get_settings().root
@@ -22,6 +25,7 @@ VERBS = {"read": "get", "list": "list", "create": "create", "patch": "patch", "r
 TYPED = re.compile(r"^(read|list|create|patch|replace|delete)_namespaced_([a-z_]+?)(_status)?$")
 STREAM = re.compile(r"^connect_(?:get|post)_namespaced_pod_(portforward|exec|attach)$")
 CUSTOM = re.compile(r"^(get|list|create|patch|replace|delete)_namespaced_custom_object$")
+APPLY_PATCH = "application/apply-patch+yaml"
 
 Access = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 
@@ -33,6 +37,12 @@ def _plural(kind: str) -> str:
 
 def _call_of(tree: ast.AST, attribute: ast.Attribute) -> ast.Call | None:
     return next((node for node in ast.walk(tree) if isinstance(node, ast.Call) and node.func is attribute), None)
+
+
+def _is_apply(call: ast.Call | None) -> bool:
+    """A patch sent as a server-side apply (its content type written out as a literal)."""
+    return call is not None and any(k.arg == "_content_type" and isinstance(k.value, ast.Constant)
+                                    and k.value.value == APPLY_PATCH for k in call.keywords)
 
 
 def api_calls(source: str, where: str = "<source>") -> set[Access]:
@@ -58,18 +68,25 @@ def api_calls(source: str, where: str = "<source>") -> set[Access]:
             found.add((args[0], args[3], VERBS.get(match.group(1), match.group(1))))
         elif api in API_GROUPS and (match := TYPED.match(method)):
             subresource = "/status" if match.group(3) else ""
-            found.add((API_GROUPS[api], _plural(match.group(2)) + subresource, VERBS[match.group(1)]))
+            resource = (API_GROUPS[api], _plural(match.group(2)) + subresource)
+            found.add((*resource, VERBS[match.group(1)]))
+            if match.group(1) == "patch" and _is_apply(_call_of(tree, node)):
+                found.add((*resource, "create"))  # a server-side apply creates what is not there yet
         else:
             raise AssertionError(f"{where}:{node.lineno}: connection.{api}.{method}: unknown to this test; teach it "
                                  "the verb and resource")
     return found
 
 
-def helpers_calls() -> set[Access]:
+def helpers_calls(modules: tuple[str, ...] = access.ATTENDEE_MODULES) -> set[Access]:
     calls: set[Access] = set()
-    for module in access.ATTENDEE_MODULES:
+    for module in modules:
         calls |= api_calls((ROOT / module).read_text(), module)
     return calls
+
+
+def own_namespace_calls() -> set[Access]:
+    return helpers_calls(access.OWN_NAMESPACE_MODULES)
 
 
 def role_grants(role: dict) -> set[Access]:
@@ -82,8 +99,9 @@ def attendee_template() -> list[dict]:
     return validate.kustomize_build(ROOT / "manifests" / "attendee")
 
 
-def _role(objects: list[dict]) -> dict:
-    return next(o for o in objects if o["kind"] == "Role")
+def _role(objects: list[dict], namespace: str = "maas-models") -> dict:
+    """The Role of the template in that namespace (the gateway's, or the attendee's own: maas-attendee)."""
+    return next(o for o in objects if o["kind"] == "Role" and o["metadata"]["namespace"] == namespace)
 
 
 def test_the_calls_are_read_from_the_helpers_source():
@@ -134,3 +152,36 @@ def test_the_attendee_is_bound_to_that_role_only_in_the_gateways_namespace(atten
     assert gateway_binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                                             "name": "attendee"}]
     assert not [o for o in attendee_template if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+
+
+# -- the attendee's own namespace: the labs' figures (helpers.cluster.results) ---------------------------
+
+def test_the_results_calls_are_read_from_the_source_and_an_apply_needs_create_too():
+    assert own_namespace_calls() == {("", "configmaps", "patch"), ("", "configmaps", "create")}
+    merge = api_calls("connection.core.patch_namespaced_config_map(name, ns, body)")  # a plain patch
+    assert merge == {("", "configmaps", "patch")}
+    applied = api_calls('connection.core.patch_namespaced_config_map(name, ns, body, '
+                        '_content_type="application/apply-patch+yaml")')
+    assert applied == {("", "configmaps", "patch"), ("", "configmaps", "create")}
+
+
+def test_the_attendee_role_in_their_namespace_allows_exactly_what_the_results_do(attendee_template):
+    role = _role(attendee_template, "maas-attendee")
+    assert role["metadata"]["name"] == manifests.RESULTS_ROLE
+    assert role_grants(role) == own_namespace_calls()
+    patch = next(r for r in role["rules"] if r["verbs"] == ["patch"])
+    assert patch["resourceNames"] == [cluster_results.NAME]  # the one ConfigMap; a create cannot be named
+    binding = next(o for o in attendee_template if o["kind"] == "RoleBinding"
+                   and o["roleRef"]["name"] == manifests.RESULTS_ROLE)
+    assert binding["metadata"]["namespace"] == "maas-attendee"
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "attendee"}]
+
+
+def test_a_new_results_call_without_a_rule_or_a_wider_rule_is_caught(attendee_template):
+    grants = role_grants(_role(attendee_template, "maas-attendee"))
+    read_back = own_namespace_calls() | api_calls("connection.core.read_namespaced_config_map(name, namespace)")
+    assert read_back - grants == {("", "configmaps", "get")}  # reading the figures back would need a rule
+    deleting = own_namespace_calls() | api_calls("connection.core.delete_namespaced_config_map(name, namespace)")
+    assert deleting - grants == {("", "configmaps", "delete")}
+    wider = {"rules": _role(attendee_template, "maas-attendee")["rules"] + [access.rule("", "configmaps", ["get"])]}
+    assert role_grants(wider) - own_namespace_calls() == {("", "configmaps", "get")}

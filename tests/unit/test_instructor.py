@@ -116,7 +116,12 @@ def test_the_dry_run_lists_exactly_the_labelled_objects_of_a_3_attendee_room(sta
     r = cluster(honour_selector)
     before = copy.deepcopy(r.cluster.objects)
     plan = instructor.reset_plan(r, ATTENDEES, admin=FixtureAdmin())
+    steps = plan.pop(instructor.WORKBENCH_NOTEBOOKS)
     assert plan == EXPECTED_RESET
+    commit = instructor.labs_commit()
+    assert len(commit) == 40 and steps == [  # the notebooks: the exact step, in each attendee's workbench
+        f"{user}: in the workbench of project maas-{user}, in the clone of the workshop: "
+        f"git restore --source={commit} -- labs/" for user in ATTENDEES]
     listed = " ".join(sum(plan.values(), []))
     for never in ("my-own-experiment", "copied-from-alice", "kube-root-ca.crt", "builder-dockercfg", "workbench",
                   "carol-notes", "predictor", "granite", "maas-gateway", "hand-made-test"):
@@ -134,7 +139,9 @@ def test_reset_of_one_attendee_deletes_theirs_only_and_twice_is_a_no_op(state):
     names = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in r.cluster.objects}
     assert ("InferenceService", "maas-bob", "my-own-experiment") in names
     assert ("InferenceService", "maas-alice", "tiny-1") in names and ("Namespace", None, "maas-bob") in names
-    assert all(not items for items in instructor.reset_plan(r, ["bob"], admin=admin).values())
+    again = instructor.reset_plan(r, ["bob"], admin=admin)
+    assert len(again.pop(instructor.WORKBENCH_NOTEBOOKS)) == 1  # never done from here: said again
+    assert all(not items for items in again.values())
 
 
 def test_teardown_lists_the_shared_models_then_the_attendee_namespaces(state):
@@ -150,6 +157,8 @@ def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
     assert first.new_logins == ["alice", "dave"] and admin.users == {"alice": 1, "dave": 1}
     assert first.cluster_objects["dave"] == ["Namespace -/maas-dave", "RoleBinding maas-dave/maas-attendee-admin",
                                              "ResourceQuota maas-dave/maas-attendee-quota",
+                                             "Role maas-dave/maas-attendee-results",
+                                             "RoleBinding maas-dave/maas-attendee-results",
                                              "Role maas-models/maas-attendee",
                                              "RoleBinding maas-models/maas-attendee-dave"]
     sheet = room.sheet_path()
