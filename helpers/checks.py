@@ -3,6 +3,10 @@
 In a lab, a failed check prints a hint and the notebook goes on. When
 ``MAAS_STRICT_CHECKS=1`` (CI, ``run-labs``) a failed check raises, so a broken
 solution can never pass unnoticed.
+
+An exercise's check compares the attendee's answer with the helpers' own
+computation: a ``..._mistake`` function names what differs (None when right),
+so each typical wrong answer gets its own hint, and ``check_...`` prints it.
 """
 from __future__ import annotations
 
@@ -49,15 +53,25 @@ def check_chat_reply(reply) -> bool:
                  "the reply is empty: did you pass model=shared.name and a user message?")
 
 
+def w4a16_recipe_mistake(recipe) -> str | None:
+    """Lab 2: what is wrong with the attendee's W4A16 GPTQ recipe; None if nothing."""
+    modifiers = recipe if isinstance(recipe, list) else [recipe]
+    gptq = [m for m in modifiers if type(m).__name__ == "GPTQModifier"]
+    if len(gptq) != 1:
+        return f"the recipe should hold one GPTQModifier; it holds {[type(m).__name__ for m in modifiers]}"
+    modifier = gptq[0]
+    if str(modifier.scheme).upper() != "W4A16":
+        return f"scheme {modifier.scheme!r}: this recipe quantizes weights to 4 bits and keeps activations in 16"
+    if "lm_head" not in (modifier.ignore or []):
+        return "lm_head is quantized too: the output layer stays in full precision (ignore it, in a list)"
+    return None
+
+
 def check_w4a16_recipe(recipe) -> bool:
     """Lab 2: a GPTQ recipe for 4-bit weights that leaves lm_head alone."""
     if not check_done(recipe, "recipe", "Build a list with one GPTQModifier."):
         return False
-    modifiers = recipe if isinstance(recipe, list) else [recipe]
-    gptq = [m for m in modifiers if type(m).__name__ == "GPTQModifier"]
-    ok = len(gptq) == 1 and str(gptq[0].scheme).upper() == "W4A16" and "lm_head" in (gptq[0].ignore or [])
-    return check(ok, "a GPTQ W4A16 recipe that keeps lm_head in full precision",
-                 'expected [GPTQModifier(targets="Linear", scheme="W4A16", ignore=["lm_head"])]')
+    return _mistake_or_success(w4a16_recipe_mistake(recipe), "a GPTQ W4A16 recipe that keeps lm_head in full precision")
 
 
 def check_replicas_for_peak(replicas, assumptions, peak_factor: float, rate_per_replica: float,

@@ -204,3 +204,28 @@ def test_wrong_l4_fields_say_which_field(fields, hint):
 def test_unwritten_l4_fields_are_not_yet(capsys):
     assert checks.check_l4_fields(None, MODEL) is False
     assert "Not yet: l4_fields is still None" in capsys.readouterr().out
+
+
+class GPTQModifier:  # the check reads a modifier's class name, scheme and ignore list, as llmcompressor's has them
+    def __init__(self, scheme: str = "W4A16", ignore: list[str] | None = None, targets: str = "Linear"):
+        self.scheme, self.ignore, self.targets = scheme, ignore, targets
+
+
+class SmoothQuantModifier:
+    pass
+
+
+def test_the_right_recipe_passes(capsys):
+    assert checks.check_w4a16_recipe([GPTQModifier(ignore=["lm_head"])]) is True
+    assert checks.w4a16_recipe_mistake(GPTQModifier(ignore=["lm_head"])) is None  # one modifier without a list
+
+
+@pytest.mark.parametrize("recipe, hint", [
+    ([SmoothQuantModifier()], "one GPTQModifier; it holds ['SmoothQuantModifier']"),
+    ([GPTQModifier(ignore=["lm_head"])] * 2, "should hold one GPTQModifier"),
+    ([GPTQModifier("W8A8", ignore=["lm_head"])], "4 bits"),
+    ([GPTQModifier()], "lm_head is quantized too"),
+    ([GPTQModifier(ignore=["embed_tokens"])], "lm_head is quantized too"),
+])
+def test_a_wrong_recipe_says_what_differs(recipe, hint):
+    assert hint in checks.w4a16_recipe_mistake(recipe)
