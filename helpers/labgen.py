@@ -1,9 +1,11 @@
 """Generate the attendee notebooks (labs/) from the solutions (solutions/).
 
 A code cell tagged ``exercise`` becomes a TODO stub: its leading comment lines
-(the instructions and the hint) stay, and every name the cell assigns at top
+(the instructions) stay, and every name the cell assigns at top
 level is set to None, so the lab still runs top to bottom before it is solved;
 the check cell after it then says "not yet". Outputs are always stripped.
+Hints go in a markdown cell before the exercise, collapsed (``<details>``), never
+in its comments: those stay in plain sight.
 """
 from __future__ import annotations
 

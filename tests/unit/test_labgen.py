@@ -50,3 +50,16 @@ def test_check_functions_say_not_yet_for_an_unsolved_exercise(monkeypatch, capsy
     monkeypatch.setenv("MAAS_STRICT_CHECKS", "1")
     with pytest.raises(CheckFailed):
         check_done(None, "ratio", "compute it")
+
+
+@pytest.mark.parametrize("path", labgen.solution_paths(), ids=lambda p: p.name)
+def test_hints_are_collapsed_markdown_not_comments_the_lab_keeps(path):
+    """An exercise's comments stay in the lab, so a hint there is never collapsed: hints go in <details>."""
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        if labgen.EXERCISE_TAG in cell.metadata.get("tags", []):
+            assert "# Hint" not in cell.source, f"cell {index}: move the hint into a <details> markdown cell before it"
+            before = cells[index - 1]
+            if "<details>" in before.source:
+                assert before.cell_type == "markdown" and before.source.count("<details>") == before.source.count(
+                    "</details>"), f"cell {index - 1}: unbalanced <details>"
