@@ -23,8 +23,8 @@ def stop_everything_at_the_end():
 
 
 def pytest_collection_modifyitems(items):
-    """test_local_platform.py (it ends with `helpers down`) runs first: the modules after it leave
-    parasol-tiny running for each other and for Lab 0, a vLLM start (about 27 s) saved each time."""
+    """test_local_platform.py (it ends with `helpers down`) runs first: the integration modules after it
+    leave parasol-tiny running for each other, a vLLM start (about 27 s) saved each time."""
     items.sort(key=lambda item: "integration/test_local_platform.py" not in item.nodeid)
 
 
