@@ -39,7 +39,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from helpers import prices
-from helpers.gateway import portal, routes, store
+from helpers.gateway import portal, routes, running_usage, store
 
 KEY_CACHE_S = 1.0  # revoke / block / plan change take effect within this
 STALE_KEYS_OK_S = 300.0  # while PostgreSQL is down, keys checked this recently keep working
@@ -450,14 +450,23 @@ def _name_dead_models() -> None:
         app.middleware_stack = app.build_middleware_stack()
 
 
-_hung_up: dict[str, float] = {}  # streams whose client left before the end: request id -> when
-UNMETERED_AFTER_S = 120.0  # no usage from LiteLLM this long after a hang-up: write the row without tokens
+_hung_up: dict[str, str | None] = {}  # streams whose client left before the end: request id -> stream id
+UNMETERED_AFTER_S = 120.0  # no log from LiteLLM this long after a hang-up: write the row ourselves
+
+
+def _tokens(usage: dict | None) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of a usage dict, None without one."""
+    if not usage:
+        return None
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
 async def _bill_if_never_reported(request_id: str, payload: dict) -> None:
     await asyncio.sleep(UNMETERED_AFTER_S)
-    if _hung_up.pop(request_id, None) is not None:
-        row = ledger_row(payload, request_id, "client_disconnected_unmetered", 0, 0)
+    if request_id in _hung_up:
+        counted = _tokens(running_usage.last_usage(_hung_up.pop(request_id)))
+        status = "client_disconnected" if counted else "client_disconnected_unmetered"
+        row = ledger_row(payload, request_id, status, *(counted or (0, 0)))
         if row:
             writer.add(row)
 
@@ -494,14 +503,16 @@ class UsageLedger(CustomLogger):
         """Notes a client that hangs up mid-stream and names a model whose server is down.
 
         After a hang-up LiteLLM closes vLLM's stream (vLLM stops generating) and logs the chunks it read;
-        every chunk carries vLLM's running usage (``continuous_usage_stats``), so the row says
-        ``client_disconnected`` and bills vLLM's own count up to the last chunk the gateway read.
+        every chunk carried vLLM's running usage (``continuous_usage_stats``, kept aside by
+        ``running_usage``), so the row says ``client_disconnected`` and bills vLLM's own count up to the
+        last chunk the gateway read.
         """
         request_id = request_data.get("litellm_call_id")
-        first_token = None
+        first_token = stream_id = None
         try:
             async for chunk in response:
                 first_token = first_token or time.time()
+                stream_id = stream_id or getattr(chunk, "id", None)
                 yield chunk
         except Exception as exc:  # a legacy completions stream meets a dead server here, not in the failure hook
             if not _is_connection_failure(f"{type(exc).__name__} {exc}"):
@@ -512,7 +523,7 @@ class UsageLedger(CustomLogger):
             raise ModelUnavailable(request_data.get("model")) from exc
         except (GeneratorExit, asyncio.CancelledError):
             if request_id and user_api_key_dict.user_id:
-                _hung_up[request_id] = time.time()
+                _hung_up[request_id] = stream_id
                 payload = _stream_payload(user_api_key_dict, request_data, first_token)
                 asyncio.get_running_loop().create_task(_bill_if_never_reported(request_id, payload))
             raise
@@ -520,9 +531,12 @@ class UsageLedger(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time) -> None:
         payload = kwargs.get("standard_logging_object") or {}
         request_id = kwargs.get("litellm_call_id") or payload.get("id")
-        status = "client_disconnected" if _hung_up.pop(request_id, None) is not None else "success"
-        row = ledger_row(payload, request_id, status, int(payload.get("prompt_tokens") or 0),
-                         int(payload.get("completion_tokens") or 0))
+        counted = (int(payload.get("prompt_tokens") or 0), int(payload.get("completion_tokens") or 0))
+        status = "success"
+        if request_id in _hung_up:  # vLLM's own count up to the last chunk read, not LiteLLM's estimate
+            status = "client_disconnected"
+            counted = _tokens(running_usage.last_usage(_hung_up.pop(request_id))) or counted
+        row = ledger_row(payload, request_id, status, *counted)
         if row:
             writer.add(row)
 
@@ -567,5 +581,6 @@ class UsageLedger(CustomLogger):
 
 
 ledger = UsageLedger()
+running_usage.install()
 _name_dead_models()
 portal.mount(on_change=keys.forget)  # the self-service and admin API, on the gateway's own port

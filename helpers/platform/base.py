@@ -80,10 +80,16 @@ class Platform(ABC):
 
     def deploy_many(self, model: str | Path, names: list[str], **options) -> list[Deployment]:
         """Deploy the same model under several names at once (they start in parallel)."""
+        return list(self.deploy_all({name: (model, options) for name in names}).values())
+
+    def deploy_all(self, wanted: dict[str, tuple[str | Path, dict]]) -> dict[str, Deployment]:
+        """Deploy several models at once, ``{name: (model, options)}`` (they start in parallel); by name."""
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            return list(pool.map(lambda name: self.deploy(model, name, **options), names))
+        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            started = {name: pool.submit(self.deploy, model, name, **options)
+                       for name, (model, options) in wanted.items()}
+            return {name: future.result() for name, future in started.items()}
 
     def undeploy_all(self) -> list[str]:
         """Remove every deployment; returns the names removed."""

@@ -27,7 +27,9 @@ CI_PARAMETERS: dict[int, dict[str, object]] = {
     2: {"BENCH_SECONDS": 4},
     3: {"SWEEP_SECONDS": 3},
     5: {"LATENCY_REQUESTS": 20, "BENCH_SECONDS": 4},
-    6: {"NAIVE_READ_DAYS": 3, "BENCH_SECONDS": 4},  # the naive read of every row: three days of the month, not 30
+    # the naive read of every row: three days of the month, not 30; a company of 3,800, not 19,000 (about 2 M
+    # requests, not 10 M: loading 10 M rows takes 134 s on 2 cores; scripts/analytics_bench.py measures the full month)
+    6: {"NAIVE_READ_DAYS": 3, "BENCH_SECONDS": 4, "EMPLOYEES": 3_800},
 }
 
 
@@ -119,16 +121,18 @@ def test_lab5_gateway_refuses_clearly_and_carries_a_benchmark_with_a_key(summary
     assert lab5["p50_gateway_ms"] > 0 and lab5["p50_direct_ms"] > 0
 
 
-def test_lab6_analyses_a_month_of_19000_employees_and_caps_a_user(summary):
+def test_lab6_analyses_a_company_month_and_caps_a_user(summary):
     lab6 = figures(summary, "lab06")
     assert lab6["live_rows"] > 0 and lab6["cap_refusal_status"] == 402
     assert lab6["price_per_million_tokens"] == 0.80 / (lab6["measured_tokens_per_s"] * 3600 * 0.5) * 1e6
     assert lab6["my_gateway_usd"] > 0 and lab6["my_gateway_usd"] == pytest.approx(lab6["my_table_usd"])  # one table
     tiny = lab6["parasol_tiny_price"]
     assert tiny["completion_usd_per_million"] > tiny["prompt_usd_per_million"] > 0
-    expected = synthetic.expected_requests()  # the pinned month of the default profile
+    employees = CI_PARAMETERS[6]["EMPLOYEES"]
+    expected = synthetic.expected_requests(synthetic.CompanyProfile(employees=employees))  # the pinned month
     assert lab6["synthetic_expected_rows"] == pytest.approx(expected)
-    assert lab6["synthetic_rows"] >= 10_000_000 and abs(lab6["synthetic_rows"] / expected - 1) < 0.05
+    assert lab6["synthetic_rows"] >= 1_500_000 and abs(lab6["synthetic_rows"] / expected - 1) < 0.05
+    assert synthetic.expected_requests() >= 10_000_000  # what attendees load: the whole company, 19,000 people
     assert lab6["naive_read_days"] == CI_PARAMETERS[6]["NAIVE_READ_DAYS"]  # a sample, read row by row
     assert 0 < lab6["naive_rows"] < lab6["synthetic_rows"] and lab6["naive_seconds"] > 0
     assert lab6["naive_month_seconds"] == pytest.approx(
