@@ -169,7 +169,7 @@ def views(dsn: str, prices: Mapping[str, Price] | None = None,
 
 SLA_SQL = sql.SQL("""
 WITH served AS (
-    SELECT date_trunc('hour', ts) AS hour, model, status,
+    SELECT date_trunc('hour', ts) AS hour, model, status, ttft_ms IS NOT NULL AS streamed,
            coalesce(ttft_ms, latency_ms) AS first_token_ms,
            CASE WHEN ttft_ms IS NOT NULL AND completion_tokens > 1
                 THEN (latency_ms - ttft_ms) / (completion_tokens - 1) END AS tpot_ms
@@ -182,7 +182,7 @@ SELECT hour, model, count(*)::bigint AS requests,
                         AND coalesce(tpot_ms, 0) <= %(tpot_ms)s)::bigint AS within_sla,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms) AS ttft_p95_ms,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY tpot_ms) AS tpot_p95_ms,
-       count(tpot_ms)::bigint AS streamed
+       count(*) FILTER (WHERE streamed)::bigint AS streamed
 FROM served GROUP BY hour, model ORDER BY hour, model""")
 
 

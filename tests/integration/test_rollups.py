@@ -226,6 +226,7 @@ def test_sla_compliance_per_model_and_hour_from_the_ledgers_latencies(steps):  #
         sla = rollups.sla_compliance(dsn, ttft_p95_ms=500, tpot_p95_ms=25, hours=24)
         nine = sla.loc[hour]
         assert nine.loc["a", "requests"] == 4 and nine.loc["a", "within_sla"] == 2 and nine.loc["a", "streamed"] == 2
+        assert nine.loc["a", "tpot_p95_ms"] == pytest.approx(30 - 0.05 * 10)  # of 30 and 20 ms per token
         assert nine.loc["a", "compliance"] == 0.5 and not nine.loc["a", "meets_slo"]
         assert nine.loc["b", "within_sla"] == 0 and nine.loc["b", "ttft_p95_ms"] == pytest.approx(900)
         ten = sla.loc[(hour + pd.Timedelta(hours=1), "a")]

@@ -147,7 +147,7 @@ def test_lab6_analyses_a_month_of_19000_employees_and_caps_a_user(summary):
     assert lab6["synthetic_busiest_hour"].endswith("09:00:00+00:00")  # the 09:00 spike Lab 3 sized for
     assert abs(lab6["synthetic_busiest_hour_requests"] / 3600 / lab6["lab3_planned_peak_requests_per_s"] - 1) < 0.1
     assert lab6["sla_hours"] >= 1 and 0 <= lab6["sla_within"] <= lab6["sla_requests"]  # SLA from the ledger
-    assert lab6["sla_ttft_p95_ms"] > 0 and lab6["sla_tpot_p95_ms"] > 0
+    assert lab6["sla_ttft_p95_ms"] > 0
 
 
 def test_run_labs_rejects_an_unknown_lab(tmp_path):
