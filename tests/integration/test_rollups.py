@@ -197,8 +197,10 @@ def test_retention_drops_a_past_month_at_once_and_the_rollups_keep_it(steps, wee
         postgres.drop_database(name)
 
 
-def test_sla_compliance_per_model_and_hour_from_the_ledgers_latencies(steps):  # steps: PostgreSQL runs
+def test_sla_compliance_per_model_and_hour_from_the_ledgers_latencies():
     """Rows of known latencies, written with the gateway's own statement: PostgreSQL's compliance is the count."""
+    was_running = postgres.running_postgres() is not None
+    postgres.start_postgres()
     dsn = postgres.create_database("sla_test")
     store.init_schema(dsn)
     hour = pd.Timestamp("2026-11-02 09:00", tz="UTC")
@@ -234,3 +236,5 @@ def test_sla_compliance_per_model_and_hour_from_the_ledgers_latencies(steps):  #
         assert len(rollups.sla_compliance(dsn, 500, 25, hours=1)) == 1  # the last hour only
     finally:
         postgres.drop_database("sla_test")
+        if not was_running:
+            postgres.stop_postgres()
