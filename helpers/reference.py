@@ -33,12 +33,14 @@ KEY_SHAPED = [
     re.compile(r"(?i)(?<=\"password\": \")[^\"]+"),
     re.compile(r"(?i)(?<=&#34;password&#34;: &#34;)[^&]+"),  # the same, once escaped into HTML
 ]
+SECRET_FIELD = re.compile(r"(?i)pass|key|token|secret|auth")  # in a JSON secret file: the fields to hide (not a user)
 MIN_SECRET_LENGTH = 8  # shorter values (a user name like "maas") are not secrets worth hunting for
 
 
 def known_secrets(state_dir: Path | None = None) -> set[str]:
     """Secret values the workshop keeps on this machine: files under the state folder that only their owner
-    may read (``secretfiles.write_secret`` writes every one with mode 0600), and the JSON values in them."""
+    may read (``secretfiles.write_secret`` writes every one with mode 0600), whole, or a JSON file's
+    password, key, token and auth fields (a user name is not a secret)."""
     state_dir = state_dir or get_settings().state_dir
     values: set[str] = set()
     databases = {p.parent for p in state_dir.rglob("PG_VERSION")} if state_dir.is_dir() else set()
@@ -54,7 +56,8 @@ def known_secrets(state_dir: Path | None = None) -> set[str]:
             parsed = json.loads(text)
         except ValueError:
             parsed = text
-        found = parsed.values() if isinstance(parsed, dict) else [parsed]
+        found = ([v for k, v in parsed.items() if SECRET_FIELD.search(k)] if isinstance(parsed, dict)
+                 else [parsed] if isinstance(parsed, str) else [])
         values |= {v for v in found if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH and "\n" not in v}
     return values
 

@@ -41,7 +41,7 @@ def run_dir(tmp_path):
 def state_dir(tmp_path):
     state = tmp_path / "state"
     write_secret(state / "gateway" / "master_key", ADMIN_KEY)
-    write_secret(state / "postgres" / "credentials.json", json.dumps({"user": "maas", "password": DB_PASSWORD}))
+    write_secret(state / "postgres" / "credentials.json", json.dumps({"user": "maas-workshop", "password": DB_PASSWORD}))
     (state / "logs").mkdir()
     (state / "logs" / "public.txt").write_text("not-a-secret-but-long")  # readable by others: not a secret file
     return state
