@@ -83,6 +83,12 @@ def run_label(summary: dict) -> str:
             f"{' at ' + summary['finished'] if summary.get('finished') else ''} with {shown}")
 
 
+def short_label(summary: dict) -> str:
+    """The run, in a few words, for a lab's header (README's table note has the details)."""
+    cpu = summary.get("cpu", "an unrecorded CPU").split(";")[0]
+    return f"measured by `run-labs` on {cpu}" + (", with CI's shorter parameters" if summary.get("parameters") else "")
+
+
 def header_line(time: LabTime, label: str) -> str:
     """The time line of a lab's first markdown cell."""
     return (f"**Time:** about {time.attendee_min} minutes of reading and typing (estimated); "
@@ -135,7 +141,7 @@ def write_lab_times(summary_path: Path, readme: Path, solutions: list[Path] | No
     label = run_label(summary)
     for path, time in zip(paths, times):
         notebook = nbformat.read(path, as_version=4)
-        if rewrite_header(notebook, header_line(time, label)):
+        if rewrite_header(notebook, header_line(time, short_label(summary))):
             nbformat.write(notebook, path)
     readme.write_text(rewrite_table(readme.read_text(), times, label))
     if solutions is None:
