@@ -11,6 +11,7 @@
     bench        GuideLLM sweeps and their results
     quantize     LLM Compressor recipes and checkpoint sizes
     evaluate     lm-eval on the workshop's own tasks, offline
+    confidence   how sure a measured accuracy or recovery is (intervals, "within noise")
     plots        every plot the labs draw
     checks       check cells for the labs
     results      each lab's key figures (JSON)
@@ -21,6 +22,7 @@
     registry     the local OCI registry with a login
     secretfiles  secret files written private (0600) from the first byte
     catalog      validated models as data: memory, L4 fit, filter and rank
+    company      Parasol's demand, defined once: Lab 3's sizing and Lab 6's synthetic month
     capacity     from a GuideLLM sweep to the GPUs a whole company needs
     gateway      the MaaS gateway: PostgreSQL, key store and ledger, LiteLLM and its plugin
     maas         the gateway for the notebooks: start it, the portal, the admin console
@@ -28,6 +30,8 @@
     usage        usage analysis and chargeback from the ledger (pandas)
     synthetic    a realistic synthetic month of a 19,000-employee company
     runlabs      run the notebooks headless (papermill)
+    labtimes     each lab's time (measured machine time, estimated reading) in README and the headers
+    reference    instructor reference outputs: executed labs as HTML, secrets stripped
     environment  the environment check of Lab 0
     cli          python -m helpers ...
 """

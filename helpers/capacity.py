@@ -2,8 +2,8 @@
 
 One replica (one copy of the model on its GPU) sustains a request rate while it
 meets the SLO: the benchmark measures it (``max_rate_within_slo``). The company's
-busiest moment follows from a few assumptions about how people use the assistant
-(``Assumptions``). Replicas needed = ceil(peak requests/s / rate per replica).
+busiest hour follows from how people use the assistant (``Assumptions``, by default the
+company profile of ``helpers.company`` that Lab 6's synthetic month is made from). Replicas needed = ceil(peak requests/s / rate per replica).
 """
 from __future__ import annotations
 
@@ -12,24 +12,36 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
+from . import company
 from .bench import within_slo
 
 SECONDS_PER_HOUR = 3600
 SWEEP_COLUMNS = ("requests_per_s", "ttft_p95_ms", "tpot_p95_ms")
 
 
+_COMPANY = company.CompanyProfile()
+
+
 @dataclass(frozen=True)
 class Assumptions:
-    """How Parasol's employees use the internal assistant. Change them to match your company."""
+    """How Parasol's employees use the internal assistant: by default the company profile
+    (``company.CompanyProfile``) that Lab 6's synthetic month is generated from. Change them to match yours."""
 
-    employees: int = field(default=19_000, metadata={
+    employees: int = field(default=_COMPANY.employees, metadata={
         "meaning": "people who may use the assistant (the talk's company: 19,000 employees)"})
-    active_share: float = field(default=0.25, metadata={
-        "meaning": "share of them who use it on a given working day (assumed)"})
-    requests_per_active_user_per_hour: float = field(default=6.0, metadata={
-        "meaning": "requests an active user sends per working hour: one every 10 minutes (assumed)"})
-    peak_factor: float = field(default=3.0, metadata={
-        "meaning": "busiest minute against the working-hour average, e.g. the 09:00 spike (assumed)"})
+    active_share: float = field(default=_COMPANY.adoption, metadata={
+        "meaning": "share of them who use it in the month (the company profile's adoption)"})
+    requests_per_active_user_per_hour: float = field(
+        default=_COMPANY.mean_requests_per_user_day() * company.busiest_day_weight() / 24, metadata={
+            "meaning": "an active user's mean requests per hour of the busiest weekday (the profile's daily rate / 24)"})
+    peak_factor: float = field(default=company.peak_factor(), metadata={
+        "meaning": "the busiest hour (09:00) against the day's average hour (the profile's hourly rhythm)"})
+
+    @classmethod
+    def from_profile(cls, profile: company.CompanyProfile) -> "Assumptions":
+        """The demand of a company profile: its peak requests/s are ``company.peak_requests_per_s(profile)``."""
+        return cls(profile.employees, profile.adoption,
+                   profile.mean_requests_per_user_day() * company.busiest_day_weight() / 24, company.peak_factor())
 
     def __post_init__(self) -> None:
         _check_demand(self.employees, self.active_share, self.requests_per_active_user_per_hour, self.peak_factor)

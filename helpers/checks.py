@@ -163,11 +163,11 @@ def peak_mistake(peak, assumptions: Assumptions) -> str | None:
         return None
     per_hour = expected * SECONDS_PER_HOUR
     if _close(peak, expected / assumptions.peak_factor):
-        return "that is the working-hour average: the busiest moment is PEAK_FACTOR times it (you forgot the peak factor)"
+        return "that is the day's average hour: the busiest hour is peak_factor times it (you forgot the peak factor)"
     if _close(peak, per_hour) or _close(peak, per_hour / assumptions.peak_factor):
         return "that is requests per HOUR: the rate one replica sustains is per second (divide by 3600)"
     if _close(peak, expected / assumptions.active_share):
-        return "not every employee uses it on a given day: multiply by the active share"
+        return "not every employee uses it: multiply by the active share"
     return f"expected {expected:.2f} requests/s: check each factor of the formula above against the assumptions"
 
 

@@ -4,6 +4,8 @@
     python -m helpers status [--json]    what runs where
     python -m helpers down               stop everything the workshop started
     python -m helpers run-labs --labs 0,1 --out DIR   (default DIR: <state dir>/run-labs)
+    python -m helpers lab-times DIR/summary.json      (README's lab times and each lab's header, from a run)
+    python -m helpers reference-outputs DIR           (instructor guide: the executed labs as HTML)
     python -m helpers instructor provision|check|reset|report|teardown   (the room; see README)
     python -m helpers instructor bundle --out DIR   the room bundle: set-up without the network
 """
@@ -162,6 +164,30 @@ def cmd_make_labs(args: argparse.Namespace) -> int:
     from .labgen import generate_labs, stale_labs
 
     return _check_or_write("labs/", stale_labs, generate_labs, args.check, "make-labs")
+
+
+def cmd_lab_times(args: argparse.Namespace) -> int:
+    from .labtimes import write_lab_times
+    from .settings import get_settings
+
+    times = write_lab_times(Path(args.summary), get_settings().root / "README.md")
+    for time in times:
+        print(f"{time.lab}: machine {time.machine_text()} (measured), reading and typing about "
+              f"{time.attendee_min} min (estimated: {time.words} words, {time.code_lines} code lines, "
+              f"{time.exercises} exercises)")
+    print("rewrote README.md's lab table, each solution's time line and labs/")
+    return 0
+
+
+def cmd_reference_outputs(args: argparse.Namespace) -> int:
+    from .reference import export
+    from .settings import get_settings
+
+    out = Path(args.out) if args.out else get_settings().root / "reference-outputs"
+    for page in export(Path(args.run), out):
+        print(f"wrote {page}")
+    print(f"open {out / 'index.html'}")
+    return 0
 
 
 def cmd_render_manifests(args: argparse.Namespace) -> int:
@@ -323,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     make = sub.add_parser("make-labs", help="generate labs/ from solutions/")
     make.add_argument("--check", action="store_true", help="only report whether labs/ is stale")
     make.set_defaults(func=cmd_make_labs)
+    times = sub.add_parser("lab-times", help="README's lab table and each lab's time line from a run-labs summary.json")
+    times.add_argument("summary", help="summary.json written by run-labs (solutions, not --unsolved)")
+    times.set_defaults(func=cmd_lab_times)
+    ref = sub.add_parser("reference-outputs",
+                         help="instructor guide: a run-labs folder's executed notebooks as HTML, secrets stripped")
+    ref.add_argument("run", help="the folder run-labs wrote (--out): executed notebooks and summary.json")
+    ref.add_argument("--out", default=None, help="folder for the pages (default: reference-outputs/, gitignored)")
+    ref.set_defaults(func=cmd_reference_outputs)
     render = sub.add_parser("render-manifests", help="write manifests/ (KServe objects, validated)")
     render.add_argument("--check", action="store_true", help="only report whether manifests/ is stale")
     render.set_defaults(func=cmd_render_manifests)

@@ -20,6 +20,21 @@ from .platform import Deployment
 from .settings import get_settings
 
 TASKS = ("parasol_arith", "parasol_arith_mc")
+METRICS = {"parasol_arith": ("exact_match", "exact_match"), "parasol_arith_mc": ("mc_accuracy", "acc")}
+
+
+class Scores(dict):
+    """Accuracy per metric (``{"exact_match": 0.96, "mc_accuracy": 0.99}``), and in ``per_question`` each
+    question's result per metric (1 right, 0 wrong; in question order): what confidence intervals need."""
+
+    def __init__(self, scores: dict[str, float], per_question: dict[str, list[int]]):
+        super().__init__(scores)
+        self.per_question = per_question
+
+
+def _per_question(samples: list[dict], metric: str) -> list[int]:
+    """Each question's 0/1 result from lm-eval's logged samples, ordered by question."""
+    return [int(round(float(s[metric]))) for s in sorted(samples, key=lambda s: s["doc_id"])]
 
 GENERATE_YAML = """task: parasol_arith
 dataset_path: json
@@ -94,7 +109,7 @@ def _offline() -> None:
 
 
 def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...] = TASKS,
-         api_key: str | None = None) -> dict[str, float]:
+         api_key: str | None = None) -> Scores:
     _offline()
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -109,7 +124,7 @@ def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...]
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             out = pool.submit(simple_evaluate, model=model, model_args=model_args, tasks=list(tasks),
-                              task_manager=manager, limit=limit, log_samples=False, bootstrap_iters=0,
+                              task_manager=manager, limit=limit, log_samples=True, bootstrap_iters=0,
                               batch_size=1 if chat else 16, apply_chat_template=chat).result()
     finally:
         os.environ.pop("OPENAI_API_KEY", None)
@@ -119,10 +134,12 @@ def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...]
     scores = {"exact_match": float(results["parasol_arith"]["exact_match,strip"])}
     if "parasol_arith_mc" in results:
         scores["mc_accuracy"] = float(results["parasol_arith_mc"]["acc,none"])
-    return scores
+    per_question = {METRICS[task][0]: _per_question(samples, METRICS[task][1])
+                    for task, samples in out.get("samples", {}).items() if task in METRICS}
+    return Scores(scores, per_question)
 
 
-def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> dict[str, float]:
+def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> Scores:
     """lm-eval against a served model's /v1/completions."""
     args = {"model": deployment.name, "base_url": f"{deployment.endpoint}/completions",
             "tokenizer_backend": "huggingface", "tokenizer": str(tokenizer_dir), "num_concurrent": 8,
@@ -131,7 +148,7 @@ def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: in
 
 
 def evaluate_through_gateway(gateway_url: str, model: str, api_key: str, tokenizer_dir: str | Path,
-                             limit: int | None = None, chat: bool = False) -> dict[str, float]:
+                             limit: int | None = None, chat: bool = False) -> Scores:
     """lm-eval through the MaaS gateway with an application key, billed like any application.
 
     ``local-completions`` sends text prompts (``tokenized_requests=False``: the gateway takes text,
@@ -147,7 +164,7 @@ def evaluate_through_gateway(gateway_url: str, model: str, api_key: str, tokeniz
     return _run("local-completions", args, limit, TASKS, api_key)
 
 
-def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> dict[str, float]:
+def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> Scores:
     """lm-eval on a checkpoint folder loaded in this process (any scheme)."""
     return _run("hf", {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu"}, limit)
 

@@ -135,3 +135,16 @@ def naive_vs_rollups(table: pd.DataFrame, save_as: str | Path | None = None) -> 
         ax.bar_label(bars, fmt=f"%.2f {unit}", fontsize=8)
         ax.set(xlabel=column, title=column.split(" (")[0].capitalize())
     return _save(fig, save_as)
+
+
+def sla_compliance(table: pd.DataFrame, target: float = 0.95, save_as: str | Path | None = None) -> Figure:
+    """Share of requests within the SLA per hour, one bar group per model (``rollups.sla_compliance``)."""
+    share = table["compliance"].unstack("model")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    share.index = share.index.strftime("%m-%d %H:00")
+    share.plot.bar(ax=ax, width=0.8)
+    ax.axhline(target, color="black", linestyle="--", label=f"target: {target:.0%} within the SLA")
+    ax.set(ylim=(0, 1.05), xlabel="hour (UTC)", ylabel="requests within the SLA", title="SLA compliance per model and hour")
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    ax.legend(fontsize=8)
+    return _save(fig, save_as)

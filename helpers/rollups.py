@@ -167,6 +167,45 @@ def views(dsn: str, prices: Mapping[str, Price] | None = None,
     }
 
 
+SLA_SQL = sql.SQL("""
+WITH served AS (
+    SELECT date_trunc('hour', ts) AS hour, model, status, ttft_ms IS NOT NULL AS streamed,
+           coalesce(ttft_ms, latency_ms) AS first_token_ms,
+           CASE WHEN ttft_ms IS NOT NULL AND completion_tokens > 1
+                THEN (latency_ms - ttft_ms) / (completion_tokens - 1) END AS tpot_ms
+    FROM ledger
+    WHERE status <> 'client_disconnected'
+      AND ts >= (SELECT date_trunc('hour', max(ts)) FROM ledger) - (%(hours)s - 1) * interval '1 hour'
+)
+SELECT hour, model, count(*)::bigint AS requests,
+       count(*) FILTER (WHERE status = 'success' AND first_token_ms <= %(ttft_ms)s
+                        AND coalesce(tpot_ms, 0) <= %(tpot_ms)s)::bigint AS within_sla,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms) AS ttft_p95_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY tpot_ms) AS tpot_p95_ms,
+       count(*) FILTER (WHERE streamed)::bigint AS streamed
+FROM served GROUP BY hour, model ORDER BY hour, model""")
+
+
+def sla_compliance(dsn: str, ttft_p95_ms: float, tpot_p95_ms: float, hours: int = 24) -> pd.DataFrame:
+    """SLA compliance per model and hour over the last ``hours`` hours of the ledger, computed in PostgreSQL.
+
+    A request is within the SLA when it succeeded, its first token came within ``ttft_p95_ms`` and, streamed,
+    each further token within ``tpot_p95_ms`` on average. Time to first token is the ledger's ``ttft_ms``
+    (streamed requests); a request that was not streamed shows its first token with the whole answer, so its
+    ``latency_ms`` counts. An hour meets the SLO (p95 limits, Lab 1's) when at least 95 % of its requests
+    are within the SLA. Hang-ups (``client_disconnected``) are the client's choice and are left out; failures
+    count against the SLA. The rollups hold no latencies: this reads the ledger (an index range on ``ts``).
+    """
+    if ttft_p95_ms <= 0 or tpot_p95_ms <= 0 or hours <= 0:
+        raise ValueError(f"SLA limits and hours must be positive, got {ttft_p95_ms}, {tpot_p95_ms}, {hours}")
+    table = _query(dsn, SLA_SQL, {"hours": hours, "ttft_ms": ttft_p95_ms, "tpot_ms": tpot_p95_ms})
+    table["hour"] = pd.to_datetime(table["hour"], utc=True)
+    table = table.astype({"ttft_p95_ms": float, "tpot_p95_ms": float})
+    table["compliance"] = table["within_sla"] / table["requests"]
+    table["meets_slo"] = table["compliance"] >= 0.95
+    return table.set_index(["hour", "model"])
+
+
 def same_counts(one: pd.DataFrame | pd.Series, other: pd.DataFrame | pd.Series) -> bool:
     """Two tables of counts (tokens per hour and model...) hold the same numbers in the same cells: dtypes,
     column order and cells that are zero aside. For comparing a view of the rollups with pandas' view of the rows."""

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import labgen, results
+from . import cpu, labgen, results
 from .errors import WorkshopError
 
 
@@ -135,6 +135,8 @@ def run_labs(labs: list[int] | None, platform: str, out_dir: Path,
         runs.append(run)
     summary = {
         "platform": platform,
+        "cpu": cpu.detect().summary(),  # the CPU that produced the figures and times (reference outputs name it)
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "unsolved": unsolved,
         "parameters": parameters or {},
         "passed": all(r.status == "passed" for r in runs),

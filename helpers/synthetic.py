@@ -1,6 +1,6 @@
 """A realistic synthetic month of gateway usage for a 19,000-employee company.
 
-What makes it realistic, each a parameter of ``CompanyProfile``:
+What makes it realistic, each a parameter of ``company.CompanyProfile`` (the demand Lab 3 sizes for):
 - not everybody uses the service; users' activity is heavy-tailed (lognormal):
   a few agents and power users make a large share of the tokens;
 - working hours and weekdays: requests follow a daily rhythm with a lunch dip
@@ -11,73 +11,33 @@ Rows have the ledger's columns, so Lab 6 analyses them with the same code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
+from .company import HOUR_WEIGHTS, MONTH_END, CompanyProfile, day_weights, expected_requests, period
 from .gateway.store import LEDGER_COLUMNS
 from .prices import price_of
 
-HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 2, 4, 10, 22, 30, 32, 28, 16, 24, 30, 29, 24, 16, 9, 6, 4, 3, 2, 1], float)
-WEEKDAY_WEIGHTS = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.12, 0.08])  # Monday .. Sunday
 APP_KINDS = ("chat", "summarizer", "code-assistant", "rag-search", "agent")
-
-
-@dataclass(frozen=True)
-class CompanyProfile:
-    employees: int = 19_000
-    teams: int = 60
-    adoption: float = 0.72  # share of employees who use the service in the month
-    requests_per_user_day_median: float = 15.0  # on a weekday, for a median user
-    activity_sigma: float = 1.3  # lognormal spread of users' activity: the heavy tail
-    prompt_tokens_median: float = 350.0
-    completion_tokens_median: float = 160.0
-    models: dict[str, float] = field(default_factory=lambda: {
-        "granite-3.1-8b-instruct": 0.50, "llama-3.1-8b-instruct-w4a16": 0.30,
-        "mistral-7b-instruct-v0.3": 0.12, "deepseek-r1-distill-qwen-14b-w4a16": 0.08})
-    status: dict[str, float] = field(default_factory=lambda: {
-        "success": 0.992, "failure": 0.003, "rate_limited": 0.004, "refused:budget_exceeded": 0.001})
-
-
-# The month is pinned (October 2026, Thursday 1 to Friday 30): its size must not move with the day it is made.
-MONTH_END = pd.Timestamp("2026-10-31", tz="UTC")
-
-
-def _day_weights(start: pd.Timestamp, days: int) -> np.ndarray:
-    weekdays = (start + pd.to_timedelta(np.arange(days), "D")).dayofweek
-    return WEEKDAY_WEIGHTS[weekdays]
-
-
-def _period(days: int, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    end = end.floor("h")
-    return (end - pd.Timedelta(days=days)).floor("D"), end
-
-
-def expected_requests(profile: CompanyProfile = CompanyProfile(), days: int = 30, end: pd.Timestamp = MONTH_END) -> float:
-    """The mean number of requests the profile gives: users x median rate x lognormal mean x weighted days."""
-    start, _ = _period(days, end)
-    lognormal_mean = np.exp(profile.activity_sigma ** 2 / 2)
-    return (profile.employees * profile.adoption * profile.requests_per_user_day_median * lognormal_mean
-            * _day_weights(start, days).sum())
+__all__ = ["CompanyProfile", "MONTH_END", "expected_requests", "synthetic_month", "load_into_postgres"]
 
 
 def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
                     end: pd.Timestamp = MONTH_END, seed: int = 7) -> pd.DataFrame:
     """One ledger row per request over ``days`` days ending at ``end`` (the pinned month by default)."""
     rng = np.random.default_rng(seed)
-    start, _ = _period(days, end)
+    start, _ = period(days, end)
 
     users = np.flatnonzero(rng.random(profile.employees) < profile.adoption)
     team_sizes = rng.zipf(1.6, profile.teams).clip(max=50).astype(float)
     team_of_user = rng.choice(profile.teams, size=profile.employees, p=team_sizes / team_sizes.sum())
     daily_rate = profile.requests_per_user_day_median * rng.lognormal(0.0, profile.activity_sigma, len(users))
-    day_weights = _day_weights(start, days)
-    counts = rng.poisson(daily_rate * day_weights.sum())
+    weights = day_weights(start, days)
+    counts = rng.poisson(daily_rate * weights.sum())
     user = np.repeat(users, counts)
     n = len(user)
 
-    day = rng.choice(days, size=n, p=day_weights / day_weights.sum())
+    day = rng.choice(days, size=n, p=weights / weights.sum())
     hour = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
     seconds = day * 86_400 + hour * 3_600 + rng.random(n) * 3_600
     ts = (start + pd.to_timedelta(seconds, "s")).astype("datetime64[us, UTC]")

@@ -195,3 +195,46 @@ def test_retention_drops_a_past_month_at_once_and_the_rollups_keep_it(steps, wee
             store.drop_ledger_month(dsn, pd.Timestamp.now(tz="UTC"))
     finally:
         postgres.drop_database(name)
+
+
+def test_sla_compliance_per_model_and_hour_from_the_ledgers_latencies():
+    """Rows of known latencies, written with the gateway's own statement: PostgreSQL's compliance is the count."""
+    was_running = postgres.running_postgres() is not None
+    postgres.start_postgres()
+    dsn = postgres.create_database("sla_test")
+    store.init_schema(dsn)
+    hour = pd.Timestamp("2026-11-02 09:00", tz="UTC")
+    rows = [  # (minute, model, status, completion tokens, latency ms, ttft ms or None: not streamed)
+        (1, "a", "success", 11, 400.0, 100.0),   # first token 100 ms, but (400-100)/10 = 30 ms per token: over
+        (2, "a", "success", 11, 300.0, 100.0),   # within: 100 ms, 20 ms per token
+        (3, "a", "success", 8, 450.0, None),     # not streamed: the first token came with the answer, 450 ms
+        (4, "a", "failure", 0, 50.0, None),      # failed: counts against the SLA
+        (5, "a", "client_disconnected", 3, 90.0, 20.0),  # the client hung up: left out
+        (6, "b", "success", 8, 900.0, None),     # not streamed, 900 ms: over the first-token limit
+        (61, "a", "success", 5, 120.0, 40.0),    # the next hour: within
+    ]
+    columns = list(store.WRITTEN_COLUMNS)
+    values = {c: [] for c in columns}
+    for i, (minute, model, status, completion, latency, ttft) in enumerate(rows):
+        row = {"ts": (hour + pd.Timedelta(minutes=minute)).to_pydatetime(), "user_name": "u", "team": "t",
+               "application": "app", "model": model, "prompt_tokens": 5, "completion_tokens": completion,
+               "latency_ms": latency, "status": status, "cost_usd": 0.0, "request_id": f"sla-{i}", "ttft_ms": ttft}
+        for c in columns:
+            values[c].append(row[c])
+    with store.connect(dsn) as conn:
+        store.ensure_ledger_months(conn, {pd.Timestamp("2026-11-01", tz="UTC").to_pydatetime()})
+        conn.execute(store.BATCH_INSERT_SQL, [values[c] for c in columns])
+    try:
+        sla = rollups.sla_compliance(dsn, ttft_p95_ms=500, tpot_p95_ms=25, hours=24)
+        nine = sla.loc[hour]
+        assert nine.loc["a", "requests"] == 4 and nine.loc["a", "within_sla"] == 2 and nine.loc["a", "streamed"] == 2
+        assert nine.loc["a", "tpot_p95_ms"] == pytest.approx(30 - 0.05 * 10)  # of 30 and 20 ms per token
+        assert nine.loc["a", "compliance"] == 0.5 and not nine.loc["a", "meets_slo"]
+        assert nine.loc["b", "within_sla"] == 0 and nine.loc["b", "ttft_p95_ms"] == pytest.approx(900)
+        ten = sla.loc[(hour + pd.Timedelta(hours=1), "a")]
+        assert ten["compliance"] == 1.0 and ten["meets_slo"]
+        assert len(rollups.sla_compliance(dsn, 500, 25, hours=1)) == 1  # the last hour only
+    finally:
+        postgres.drop_database("sla_test")
+        if not was_running:
+            postgres.stop_postgres()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cpu, synthetic
+from helpers import capacity, company, cpu, synthetic
 from helpers.labgen import solution_paths
 from helpers.runlabs import lab_id
 
@@ -109,6 +109,10 @@ def test_lab3_chooses_a_validated_model_and_plans_capacity(summary):
     assert 1 <= lab3["gpus_for_19000_employees"] < 19_000
     assert lab3["gpus_for_19000_employees"] == math.ceil(
         round(lab3["peak_requests_per_s"] / lab3["max_requests_per_s_within_slo"], 9))
+    # the demand is the company profile of Lab 6's month: about 10 M requests, the busiest hour at 09:00
+    assert lab3["monthly_requests"] == pytest.approx(company.expected_requests()) and lab3["peak_hour"] == 9
+    assert lab3["peak_requests_per_s"] == pytest.approx(capacity.Assumptions().peak_requests_per_s())
+    assert "not on an L4" in lab3["replicas_measured_on"]
 
 
 def test_lab5_gateway_refuses_clearly_and_carries_a_benchmark_with_a_key(summary):
@@ -144,6 +148,10 @@ def test_lab6_analyses_a_company_month_and_caps_a_user(summary):
     assert lab6["live_rollup_mismatches"] == 0 and lab6["live_rollup_requests"] >= lab6["live_rows"] > 0
     assert 0.05 < lab6["top_1pct_users_token_share"] < 0.5  # heavy-tailed, not absurd
     assert lab6["top_team_usd"] < lab6["month_total_usd"]
+    assert lab6["synthetic_busiest_hour"].endswith("09:00:00+00:00")  # the 09:00 spike Lab 3 sized for
+    assert abs(lab6["synthetic_busiest_hour_requests"] / 3600 / lab6["lab3_planned_peak_requests_per_s"] - 1) < 0.1
+    assert lab6["sla_hours"] >= 1 and 0 <= lab6["sla_within"] <= lab6["sla_requests"]  # SLA from the ledger
+    assert lab6["sla_ttft_p95_ms"] > 0
 
 
 def test_run_labs_rejects_an_unknown_lab(tmp_path):
@@ -162,6 +170,11 @@ def test_lab2_quantization_keeps_accuracy_until_it_breaks(summary):
         assert lab2["output_tokens_per_s"][scheme] > 0
     assert lab2["bf16_vs_w4a16_linear_bytes_ratio"] >= 3.5
     assert lab2["recovery"]["w2a16-rtn"] < 0.95  # the aggressive point loses measurably
+    assert lab2["questions"] >= 200 and lab2["recovery_verdict"]["w2a16-rtn"] == "a measured loss"
+    for scheme, (low, high) in lab2["recovery_95ci"].items():  # each recovery with its interval
+        assert low <= lab2["recovery"][scheme] <= high
+        assert (lab2["recovery_verdict"][scheme] == "within noise") == (low <= 1.0 <= high)
+    assert all(lab2["claims_hold"].values()), lab2["claims_hold"]  # the prose says what was measured
     assert lab2["worst_scheme"] == min(lab2["recovery"], key=lab2["recovery"].get)
 
 

@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bench, capacity
+from helpers import bench, capacity, company, synthetic
 
 SWEEP = Path(__file__).parent.parent / "data" / "guidellm_sweep_benchmarks.json"
+OLD_DEMAND = capacity.Assumptions(employees=19_000, active_share=0.25, requests_per_active_user_per_hour=6,
+                                  peak_factor=3)  # 23.75 requests/s at the peak: round numbers for the arithmetic
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,9 @@ def test_replicas_needed_rejects_impossible_inputs(args, message):
 
 def test_assumptions_default_to_the_19000_employee_company_and_are_validated():
     assumptions = capacity.Assumptions()
-    assert assumptions.employees == 19_000 and assumptions.peak_requests_per_s() == pytest.approx(23.75)
+    assert assumptions == capacity.Assumptions.from_profile(company.CompanyProfile())  # one definition of the demand
+    assert assumptions.employees == 19_000 and assumptions.peak_requests_per_s() == pytest.approx(
+        company.peak_requests_per_s())
     table = assumptions.table()
     assert list(table.index) == ["employees", "active_share", "requests_per_active_user_per_hour", "peak_factor"]
     assert table.meaning.str.len().min() > 20  # each assumption says what it means
@@ -64,16 +68,16 @@ def test_assumptions_default_to_the_19000_employee_company_and_are_validated():
 
 
 def test_gpu_strategies_compare_maas_with_a_gpu_per_employee():
-    strategies = capacity.gpu_strategies(capacity.Assumptions(), rate_per_replica=6.0)
+    strategies = capacity.gpu_strategies(OLD_DEMAND, rate_per_replica=6.0)
     assert strategies.gpus.tolist() == [4, 19_000, 7]
     assert strategies.people_served.tolist() == [19_000, 19_000, 7]
     assert strategies.people_per_gpu.iloc[0] == 4750
-    doubled = capacity.gpu_strategies(capacity.Assumptions(), rate_per_replica=6.0, gpus_per_replica=2)
+    doubled = capacity.gpu_strategies(OLD_DEMAND, rate_per_replica=6.0, gpus_per_replica=2)
     assert doubled.gpus.iloc[0] == 8
 
 
 def test_gpus_by_employees_grows_far_slower_than_one_each():
-    growth = capacity.gpus_by_employees(capacity.Assumptions(), 6.0, [7, 1_000, 19_000])
+    growth = capacity.gpus_by_employees(OLD_DEMAND, 6.0, [7, 1_000, 19_000])
     assert growth.one_gpu_per_employee.tolist() == [7, 1_000, 19_000]
     assert growth.maas_gpus.tolist() == [1, 1, 4]
 
@@ -82,7 +86,7 @@ def test_the_lab3_check_accepts_the_right_answer_and_explains_wrong_ones():
     from helpers.checks import check_replicas_for_peak
     from helpers.errors import CheckFailed
 
-    assumptions = capacity.Assumptions()  # peak factor 5: 39.58 requests/s, 7 replicas at 6.0 each
+    assumptions = OLD_DEMAND  # peak factor 5: 39.58 requests/s, 7 replicas at 6.0 each
     assert check_replicas_for_peak(7, assumptions, 5, 6.0) is True
     with pytest.raises(CheckFailed, match="expected 7"):
         check_replicas_for_peak(4, assumptions, 5, 6.0)  # the old peak factor
@@ -92,3 +96,16 @@ def test_the_lab3_check_accepts_the_right_answer_and_explains_wrong_ones():
         check_replicas_for_peak(19_000, assumptions, 5, 6.0)
     with pytest.raises(CheckFailed, match="monday_replicas is still None"):
         check_replicas_for_peak(None, assumptions, 5, 6.0, name="monday_replicas")
+
+
+def test_the_company_profile_peaks_at_nine_and_lab6s_month_is_the_demand_lab3_sizes_for():
+    assert company.peak_hour() == 9  # the 09:00 spike of the talk's dashboard
+    profile = company.CompanyProfile(employees=4_000, teams=8)
+    month = synthetic.synthetic_month(profile, days=28, seed=3)
+    assert 10_000_000 < company.expected_requests() < 11_000_000  # the default month: about 10 M requests
+    assert abs(len(month) / company.expected_requests(profile, 28) - 1) < 0.05
+    per_hour = month.groupby(month["ts"].dt.floor("h")).size()
+    busiest = per_hour.idxmax()
+    assert busiest.hour == 9 and busiest.dayofweek in (1, 2)  # 09:00 on a Tuesday or Wednesday
+    planned = capacity.Assumptions.from_profile(profile).peak_requests_per_s() * 3600
+    assert abs(per_hour.max() / planned - 1) < 0.1  # the month's busiest hour is the hour Lab 3 sizes for

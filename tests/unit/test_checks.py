@@ -115,7 +115,7 @@ def test_replicas_accept_an_integer_valued_float_and_the_plain_ceiling():
 
 def test_a_wrong_capacity_plan_fails_the_check_with_its_hint(capsys, monkeypatch):
     assert checks.check_capacity_plan(PEAK / 3, 4, DEMAND, RATE) is False
-    assert "Not yet: that is the working-hour average" in capsys.readouterr().out
+    assert "Not yet: that is the day's average hour" in capsys.readouterr().out
     assert checks.check_capacity_plan(None, None, DEMAND, RATE) is False
     assert "Not yet: peak is still None" in capsys.readouterr().out
     monkeypatch.setenv("MAAS_STRICT_CHECKS", "1")

@@ -1,0 +1,75 @@
+"""Reference outputs: executed notebooks as HTML, with no secret left and the CPU named."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from helpers import reference
+from helpers.errors import WorkshopError
+from helpers.secretfiles import write_secret
+
+ADMIN_KEY = "sk-admin-Zq8P1vQyJ6m2xWbT0cR9uLkN3sHd"
+APP_KEY = "sk-maas-3JtNQw8XoYp6bV1cZr4LmKs9GhDe"
+PORTAL_TOKEN = "pt-K7wXp2Lq9RzVt4MnBc6YsJ1HfGdA"
+DB_PASSWORD = "Vb7Qk2Lp9XzRt4Wm"
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(app['key'])")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"your key: {APP_KEY}\nadmin {ADMIN_KEY}\n"),
+        nbformat.v4.new_output("execute_result", data={
+            "text/plain": f"postgresql://maas:{DB_PASSWORD}@127.0.0.1:5432/maas",
+            "text/html": f"<td>{PORTAL_TOKEN}</td><td>password={DB_PASSWORD}</td>"}, execution_count=1),
+        nbformat.v4.new_output("error", ename="OSError", evalue=f"login {DB_PASSWORD} refused", traceback=["x"]),
+    ]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Lab 5"), cell]
+    folder = tmp_path / "run"
+    folder.mkdir()
+    nbformat.write(notebook, folder / "05_gateway.ipynb")
+    (folder / "summary.json").write_text(json.dumps({
+        "platform": "local", "cpu": "AMD EPYC: class avx2", "finished": "2026-11-24 08:00 UTC", "unsolved": False,
+        "parameters": {}, "labs": [{"lab": "lab05", "notebook": "05_gateway.ipynb", "status": "passed", "seconds": 70}]}))
+    return folder
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    state = tmp_path / "state"
+    write_secret(state / "gateway" / "master_key", ADMIN_KEY)
+    write_secret(state / "postgres" / "credentials.json", json.dumps({"user": "maas-workshop", "password": DB_PASSWORD}))
+    (state / "logs").mkdir()
+    (state / "logs" / "public.txt").write_text("not-a-secret-but-long")  # readable by others: not a secret file
+    return state
+
+
+def test_the_pages_keep_no_secret_and_name_the_cpu(run_dir, state_dir, tmp_path):
+    assert reference.known_secrets(state_dir) == {ADMIN_KEY, DB_PASSWORD}
+    pages = reference.export(run_dir, tmp_path / "out", state_dir)
+    page = pages[0].read_text()
+    for secret in (ADMIN_KEY, APP_KEY, PORTAL_TOKEN, DB_PASSWORD):
+        assert secret not in page
+    assert page.count(reference.REDACTED) >= 4 and not reference.leaks(page, {ADMIN_KEY, DB_PASSWORD})
+    assert "AMD EPYC: class avx2" in page and "05_gateway.ipynb" in page
+    assert (tmp_path / "out" / "index.html").is_file()
+    assert APP_KEY in (run_dir / "05_gateway.ipynb").read_text()  # the notebook itself is left as it was
+
+
+def test_an_unknown_secret_of_a_known_shape_is_caught_by_its_shape():
+    text = "key sk-maas-Abcdefghijklmnop1234 and https://bob:hunter2hunter2@registry.local/v2"
+    redacted = reference.redact(text)
+    assert "Abcdefghijklmnop1234" not in redacted and "hunter2" not in redacted
+    assert reference.leaks(text) and not reference.leaks(redacted)
+
+
+def test_a_run_of_unsolved_labs_or_no_run_is_refused(run_dir, tmp_path):
+    with pytest.raises(WorkshopError, match="no summary.json"):
+        reference.export(tmp_path / "nothing", tmp_path / "out")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "unsolved": True}))
+    with pytest.raises(WorkshopError, match="unsolved"):
+        reference.export(run_dir, tmp_path / "out")
