@@ -61,7 +61,8 @@ def gateway_of(platform: Platform):
 
 
 def room_admin(platform: Platform):
-    from .maas import admin
+    """The gateway's admin API with the gateway's own admin key (the instructor's; never an attendee's)."""
+    from .maas import room_admin as admin
 
     return admin(gateway_of(platform))
 
