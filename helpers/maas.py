@@ -308,6 +308,13 @@ def direct_leg(gateway: Gateway | ClusterGateway) -> str:
     return "direct leg: this notebook to vLLM; through the gateway: this notebook to the gateway; alternating"
 
 
+def bench_route(gateway: Gateway | ClusterGateway, key: str) -> tuple[str, str] | None:
+    """Where a lab's GuideLLM load goes (``run_benchmark(..., via=...)``): on this machine straight to the model
+    (None), as it always did; on a cluster through the gateway with the attendee's key, since the shared models
+    take traffic from the gateway only (NetworkPolicy). Billed to that key like any other request."""
+    return (gateway.url, key) if isinstance(gateway, ClusterGateway) else None
+
+
 def _summary(p50_direct: float, p50_gateway: float) -> dict[str, float]:
     return {"p50_direct_ms": p50_direct, "p50_gateway_ms": p50_gateway,
             "overhead_ms": p50_gateway - p50_direct, "ratio": p50_gateway / p50_direct}
