@@ -169,6 +169,7 @@ async def register_user(body: NewUser, scope: str | None = Depends(admin)) -> di
     """Register a user (into the admin key's scope) and hand out their portal token (shown once)."""
     if scope is None:
         await _call(store.ensure_user, _dsn(), body.name, body.team, body.plan)
+        await _call(scopes.to_platform_team, _dsn(), body.name)
     else:
         await _call(scopes.register_user, _dsn(), scope, body.name, body.team, body.plan)
     return {"user": body.name, "portal_token": await _call(store.issue_portal_token, _dsn(), body.name)}

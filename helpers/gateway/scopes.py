@@ -92,6 +92,13 @@ def register_user(dsn: str, scope: str, user: str, team: str = "unassigned", pla
         raise _refuse_user(user, scope, owner)
 
 
+def to_platform_team(dsn: str, user: str) -> None:
+    """The gateway's admin key registered this user: theirs now, out of any scope (an attendee who registered a
+    name before the instructor did keeps no hold on that person)."""
+    with connect(dsn) as conn:
+        conn.execute("UPDATE users SET admin_scope = NULL WHERE name = %s AND admin_scope IS NOT NULL", (user,))
+
+
 def check_plan(dsn: str, scope: str, plan: str) -> None:
     """Refuse (403) a plan this scope may not grant: only the platform team's plans and its own."""
     with connect(dsn) as conn:

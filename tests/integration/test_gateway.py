@@ -489,6 +489,10 @@ def test_a_scoped_admin_key_is_refused_everything_else_with_a_clear_403(gateway,
     assert "belongs to the platform team" in refused(lambda: alice.cap_user(developer.user, 1))
     assert "belongs to the platform team" in refused(lambda: alice.register_user(developer.user, "qa"))
     assert "is not this scope's" in refused(lambda: alice.set_plan("standard", rpm=1, tpm=1, monthly_budget_usd=0))
+    # a name registered by an attendee before the instructor registered that person: the instructor's now
+    squatted = alice.register_user(f"carol-{uuid.uuid4().hex[:6]}", "qa").user
+    admin.register_user(squatted, "workshop")
+    assert "belongs to the platform team" in refused(lambda: alice.block_user(squatted))
     # the instructor's calls
     for call in (lambda: alice.probe_key(theirs.user, [MODELS[0]]), lambda: alice.revoke_all(theirs.user),
                  lambda: alice.forget_usage(theirs.user), lambda: alice.active_applications(theirs.user),
