@@ -20,7 +20,6 @@ import psycopg
 from .store import NAME_PATTERN, StoreError, connect, hash_key
 
 KEY_PREFIX = "sk-scope-"
-USERS_OF_SCOPE = "SELECT name FROM users WHERE admin_scope = %s"
 
 
 class OutOfScope(StoreError):
