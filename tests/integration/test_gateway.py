@@ -463,7 +463,9 @@ def test_a_scoped_admin_key_manages_its_own_users_and_plans(gateway, scoped, adm
     assert [user["name"] for user in alice.users()] == [mine.user]
     mine.request_plan(plan, "load tests")
     assert [r["user_name"] for r in alice.plan_requests()] == [mine.user]
-    assert alice.register_user(mine.user, "parasol-support").user == mine.user  # run again: the same user
+    again = alice.register_user(mine.user, "parasol-support")  # run again: the same user, a new portal token
+    assert again.user == mine.user and again.token != mine.token
+    mine = again
     alice.block_user(mine.user)
     with pytest.raises(openai.PermissionDeniedError):
         chat(mine.create_application("second", [MODELS[0]]))
