@@ -200,12 +200,13 @@ def cmd_render_manifests(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_secrets(args: argparse.Namespace) -> int:
-    from .cluster.manifests import load_model_list, write_secrets_env
+    from .cluster.manifests import READER_FILE, load_model_list, write_secrets_env
     from .settings import get_settings
 
     root = get_settings().root / "manifests"
     path = write_secrets_env(root, load_model_list().namespace, overwrite=args.rotate)
-    print(f"credentials in {path} (mode 600, gitignored); kustomize turns them into the Secret")
+    print(f"credentials in {path} and {root / READER_FILE} (mode 600, gitignored); kustomize turns them into the "
+          "Secrets maas-gateway-secrets and maas-ledger-reader")
     return 0
 
 
@@ -362,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render_manifests)
     check = sub.add_parser("check-manifests", help="render every overlay and validate it offline (no cluster)")
     check.set_defaults(func=cmd_check_manifests)
-    secrets_cmd = sub.add_parser("cluster-secrets", help="generate manifests/base/gateway/secrets.env (never committed)")
+    secrets_cmd = sub.add_parser("cluster-secrets", help="generate manifests/base/gateway/secrets.env and ledger-reader.env (never committed)")
     secrets_cmd.add_argument("--rotate", action="store_true", help="replace existing credentials")
     secrets_cmd.set_defaults(func=cmd_cluster_secrets)
     add_instructor(sub)

@@ -61,7 +61,8 @@ def gateway_of(platform: Platform):
 
 
 def room_admin(platform: Platform):
-    from .maas import admin
+    """The gateway's admin API with the gateway's own admin key (the instructor's; never an attendee's)."""
+    from .maas import room_admin as admin
 
     return admin(gateway_of(platform))
 
@@ -97,7 +98,8 @@ def provision(r: Room, names: list[str], admin=None) -> Provisioned:
         else:
             from .cluster import room as cluster_room
 
-            done.cluster_objects[name] = cluster_room.provision(r.cluster, name, r.platform.settings.gateway_namespace)
+            done.cluster_objects[name] = (cluster_room.provision(r.cluster, name, r.platform.settings.gateway_namespace)
+                                          + cluster_room.hand_over_admin_key(r.cluster, name, admin.scope_key))
     if done.new_logins:
         done.sheet = room.write_sheet(logins, admin.base_url.removesuffix("/portal") + "/portal")
     return done
@@ -263,21 +265,26 @@ def teardown_plan(r: Room) -> ResetPlan:
     targets = cluster_room.teardown_plan(r.cluster, r.platform.settings.gateway_namespace)
     return {"ledger (exported first)": [str(room.room_dir() / "exports")],
             "shared models (deleted)": [str(t) for t in targets if t.kind is cluster_room.INFERENCE_SERVICE],
-            "attendee namespaces (deleted)": [str(t) for t in targets if t.kind is cluster_room.NAMESPACE]}
+            "attendee bindings in the gateway's namespace (deleted)":
+                [str(t) for t in targets if t.kind is cluster_room.ROLE_BINDING],
+            "attendee namespaces (deleted)": [str(t) for t in targets if t.kind is cluster_room.NAMESPACE],
+            "scoped admin keys (revoked)": cluster_room.room_attendees(r.cluster)}
 
 
-def export_ledger(r: Room) -> Path:
+def export_ledger(r: Room, admin=None) -> Path:
     """The whole ledger as CSV under the room's exports (before anything goes)."""
-    text = room_admin(r.platform).ledger_csv()
+    text = (admin or room_admin(r.platform)).ledger_csv()
     path = room.room_dir() / "exports" / f"ledger-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
 
 
-def teardown(r: Room) -> Path:
-    """Export the ledger, then stop/delete the shared models and remove the attendees' places."""
-    exported = export_ledger(r)
+def teardown(r: Room, admin=None) -> Path:
+    """Export the ledger, then stop/delete the shared models and remove the attendees' places (on a cluster their
+    bindings in the gateway's namespace too, and their scoped admin keys stop working)."""
+    admin = admin or room_admin(r.platform)
+    exported = export_ledger(r, admin)
     if r.local:
         for name in [d.name for d in r.platform.list()]:
             r.platform.undeploy(name)
@@ -287,7 +294,10 @@ def teardown(r: Room) -> Path:
     else:
         from .cluster import room as cluster_room
 
+        attendees = cluster_room.room_attendees(r.cluster)
         cluster_room.delete(r.cluster, cluster_room.teardown_plan(r.cluster, r.platform.settings.gateway_namespace))
+        for attendee in attendees:  # their keys stop working: the gateway outlives the room
+            admin.revoke_scope(cluster_room.scope_of(attendee))
     return exported
 
 

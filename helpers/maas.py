@@ -224,6 +224,13 @@ class RoomAdmin(Admin):
     def usage(self) -> list[dict]:
         return self._call("GET", "/admin/usage")
 
+    def scope_key(self, scope: str) -> str:
+        """A new admin key of a scope (an attendee's on a shared cluster), shown once; the previous one stops."""
+        return self._call("POST", f"/admin/scopes/{_quoted(scope)}")["key"]
+
+    def revoke_scope(self, scope: str) -> bool:
+        return self._call("DELETE", f"/admin/scopes/{_quoted(scope)}")["revoked"]
+
     def ledger_csv(self) -> str:
         response = requests.get(self.base_url + "/admin/ledger.csv", headers={"Authorization": f"Bearer {self.token}"},
                                 timeout=300)
@@ -232,10 +239,18 @@ class RoomAdmin(Admin):
         return response.text
 
 
-def admin(gateway: Gateway | ClusterGateway) -> Admin:
-    """The admin console (uses the gateway's admin key: from the state folder, or on a cluster from the
-    gateway's Secret; never printed)."""
+def admin(gateway: Gateway | ClusterGateway) -> RoomAdmin:
+    """The platform team's console in a lab. Locally the gateway's admin key (from the state folder); on a shared
+    cluster the attendee's scoped admin key (their users and plans only, from the Secret the instructor put in
+    their namespace), never the gateway's own. Never printed."""
     key = gateway.admin_key() if isinstance(gateway, ClusterGateway) else proxy.admin_key()
+    return RoomAdmin(_portal_url(gateway), key)  # a scoped key is refused the instructor's calls by the gateway
+
+
+def room_admin(gateway: Gateway | ClusterGateway) -> RoomAdmin:
+    """The instructor's console: the gateway's admin key (locally from the state folder, on a cluster from the
+    gateway's Secret, which only the platform team may read). Never printed."""
+    key = gateway.platform_admin_key() if isinstance(gateway, ClusterGateway) else proxy.admin_key()
     return RoomAdmin(_portal_url(gateway), key)
 
 
@@ -291,6 +306,13 @@ def direct_leg(gateway: Gateway | ClusterGateway) -> str:
         return ("direct leg: the model call as the gateway's pod timed it (the shared models take traffic from the "
                 "gateway only); through the gateway: as this notebook waited")
     return "direct leg: this notebook to vLLM; through the gateway: this notebook to the gateway; alternating"
+
+
+def bench_route(gateway: Gateway | ClusterGateway, key: str) -> tuple[str, str] | None:
+    """Where a lab's GuideLLM load goes (``run_benchmark(..., via=...)``): on this machine straight to the model
+    (None), as it always did; on a cluster through the gateway with the attendee's key, since the shared models
+    take traffic from the gateway only (NetworkPolicy). Billed to that key like any other request."""
+    return (gateway.url, key) if isinstance(gateway, ClusterGateway) else None
 
 
 def _summary(p50_direct: float, p50_gateway: float) -> dict[str, float]:

@@ -119,7 +119,7 @@ def test_completion_line(platform, models: list[str]) -> Line:
 def gateway_lines(platform, models: list[str]) -> list[Line]:
     """The gateway, then each attendee's access through it with a probe key (revoked after)."""
     from .instructor import gateway_of
-    from .maas import admin as admin_of
+    from .maas import room_admin as admin_of
 
     try:
         gateway = gateway_of(platform)

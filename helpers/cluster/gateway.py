@@ -2,8 +2,10 @@
 admin key. The notebooks reach it through ``helpers.maas`` exactly as they reach the local one.
 
 It is shared by every attendee and applied by the platform team (``oc apply -k manifests/overlays/openshift``),
-so nothing here creates, restarts or deletes it: the helpers find it, wait (finitely) until its Deployment
-reports ready, and read its admin key from the Secret its Deployment names. Readiness is read from the
+so nothing here creates, restarts or deletes it: the helpers find it and wait (finitely) until its Deployment
+reports ready. Its admin key (in the Secret its Deployment names) is the platform team's and the instructor's;
+an attendee's notebooks use the scoped admin key the instructor put in the attendee's own namespace
+(``credentials``). Readiness is read from the
 Deployment's status (generation, replicas, conditions) and its pods (an image that cannot be pulled, a crash).
 """
 from __future__ import annotations
@@ -38,9 +40,17 @@ class ClusterGateway:
     namespace: str
     openshift: bool = False
     connection: kube.Connection | None = field(default=None, repr=False, compare=False)
+    own_namespace: str = ""  # the attendee's namespace: where their scoped admin key is
 
     def admin_key(self) -> str:
-        """The gateway's admin key, read from its Secret now (never stored in this object, never printed)."""
+        """The attendee's scoped admin key (their users and plans only), read now from the Secret the instructor
+        put in their namespace (never stored in this object, never printed)."""
+        from .credentials import scoped_admin_key
+
+        return scoped_admin_key(self.connection, self.own_namespace or self.namespace)
+
+    def platform_admin_key(self) -> str:
+        """The gateway's own admin key (the instructor's), read now from the gateway's Secret."""
         return admin_key(self.connection, self.namespace, openshift=self.openshift)
 
 
@@ -239,7 +249,7 @@ def check_reachable(base_url: str, namespace: str, timeout_s: float = 10.0, wait
 
 
 def connect(connection: kube.Connection, namespace: str, timeout_s: float, openshift: bool = False,
-            override_url: str = "") -> ClusterGateway:
+            override_url: str = "", own_namespace: str = "") -> ClusterGateway:
     """The shared gateway, ready and reachable from here (it is never started or restarted by a notebook).
 
     Readiness comes from its Deployment; an attendee who may not read the platform team's Deployment waits
@@ -250,4 +260,5 @@ def connect(connection: kube.Connection, namespace: str, timeout_s: float, opens
         deployment = None
     base = url(connection, namespace, openshift, override_url)
     check_reachable(base, namespace, wait_s=0.0 if deployment else timeout_s)
-    return ClusterGateway(base, routed_models(deployment) if deployment else (), namespace, openshift, connection)
+    return ClusterGateway(base, routed_models(deployment) if deployment else (), namespace, openshift, connection,
+                          own_namespace)

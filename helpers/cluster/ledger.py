@@ -16,23 +16,23 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ClusterError
+from ..gateway import reader
 from ..gateway.postgres import Dsn
 from . import client as kube
 from . import gateway
-from .manifests import POSTGRES_POD, POSTGRES_PORT
+from .manifests import POSTGRES_POD, POSTGRES_PORT, READER_SECRET
 from .status import pod_problem
 
-DSN_ENV = "MAAS_GATEWAY_DSN"  # the gateway container's database address, from its Secret
 READ_ONLY = "-c default_transaction_read_only=on"
 
 
 # -- pure functions (tested without a cluster) ----------------------------------------------------------------
 def local_dsn(cluster_dsn: str, port: int) -> Dsn:
-    """The gateway's DSN pointed at a port-forward on 127.0.0.1, its sessions read-only by default."""
+    """The reader's DSN pointed at a port-forward on 127.0.0.1, its sessions read-only by default."""
     parts = urlsplit(cluster_dsn)
     credentials = parts.netloc.rpartition("@")[0]
     if not credentials:
-        raise ClusterError("the gateway's MAAS_GATEWAY_DSN has no user and password: regenerate the Secret "
+        raise ClusterError(f"the {READER_SECRET} Secret's DSN has no user and password: regenerate it "
                            "(`python -m helpers cluster-secrets`, then apply the manifests again)")
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"] + [("options", READ_ONLY)]
     # quote, not quote_plus: libpq decodes %20 in a URI, not +
@@ -138,13 +138,11 @@ def require_postgres_running(connection: kube.Connection, namespace: str, opensh
 
 
 def ledger_dsn(connection: kube.Connection, namespace: str, openshift: bool = False) -> str:
-    """A DSN on 127.0.0.1 for the cluster's ledger (read-only sessions), through a port-forward that lives as
-    long as this Python process; made once per cluster context and namespace."""
+    """A DSN on 127.0.0.1 for the cluster's ledger (the read-only role, read-only sessions), through a port-forward
+    that lives as long as this Python process; made once per cluster context and namespace."""
     key = (connection.context, namespace)
     if key not in _forwards:
-        deployment = gateway.read_deployment(connection, namespace, openshift)
-        secret_name, secret_key = gateway.secret_reference(deployment, DSN_ENV)
-        cluster_dsn = gateway.read_secret_value(connection, namespace, secret_name, secret_key, openshift)
+        cluster_dsn = gateway.read_secret_value(connection, namespace, READER_SECRET, reader.DSN_KEY, openshift)
         require_postgres_running(connection, namespace, openshift)
         forward = PortForward(connection, namespace).start()
         forward.dsn = local_dsn(cluster_dsn, forward.port)

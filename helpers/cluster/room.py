@@ -6,14 +6,19 @@ label, asked of the API server by label selector *and* checked again here (a sel
 server or a proxy that drops it must not widen a delete). Never touched by ``reset``: the shared
 models (``maas-workshop/shared=true``), the attendee's namespace, RBAC and quota (component
 ``namespace``/``attendee``), and objects another object owns (KServe's predictor Deployment and
-Service go with their InferenceService). ``teardown`` removes the attendee namespaces and the shared
-models. Talking to the API goes through ``RoomAPI`` (the ``kubernetes`` dynamic client in ``KubeRoomAPI``).
+Service go with their InferenceService). ``teardown`` removes the shared models, the attendees' RoleBindings
+in the gateway's namespace (by the same labels: component ``attendee``, an attendee as owner) and the
+attendee namespaces. ``provision`` also hands each attendee their scoped admin key for the gateway (a Secret in
+their namespace, ``helpers.cluster.credentials``). Talking to the API goes through ``RoomAPI`` (the
+``kubernetes`` dynamic client in ``KubeRoomAPI``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from . import credentials
 from .labels import COMPONENT, OWNER, PART_OF, SHARED, SHARED_OWNER, WORKSHOP, label_value, owner_selector
 from .manifests import attendee_objects
 
@@ -37,6 +42,7 @@ SECRET = Kind("v1", "Secret")
 NAMESPACE = Kind("v1", "Namespace", namespaced=False)
 NODE = Kind("v1", "Node", namespaced=False)
 SERVING_RUNTIME = Kind("serving.kserve.io/v1alpha1", "ServingRuntime")
+ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding")
 
 RESET_KINDS = (INFERENCE_SERVICE, DEPLOYMENT, SERVICE, CONFIG_MAP, SECRET)  # what an attendee makes while working
 KEPT_COMPONENTS = {"namespace", "attendee"}  # the namespace, its RoleBinding and ResourceQuota
@@ -109,11 +115,29 @@ def shared_models(api: RoomAPI, namespace: str) -> list[dict]:
     return [o for o in found if is_workshops(o) and labels(o).get(SHARED) == "true"]
 
 
+def attendee_bindings(api: RoomAPI, gateway_namespace: str) -> list[dict]:
+    """The attendees' RoleBindings in the gateway's namespace: component ``attendee``, owned by an attendee (not
+    the platform team's Role they bind to, nothing unlabelled)."""
+    found = api.list(ROLE_BINDING, gateway_namespace, f"{owner_selector()},{COMPONENT}=attendee")
+    return [o for o in found if is_workshops(o) and labels(o).get(COMPONENT) == "attendee"
+            and labels(o).get(OWNER) not in (None, SHARED_OWNER)
+            and o["metadata"].get("namespace", gateway_namespace) == gateway_namespace]
+
+
 def teardown_plan(api: RoomAPI, gateway_namespace: str) -> list[Target]:
-    """What ``teardown`` deletes: the shared models (the GPUs stop costing), then the attendee namespaces."""
+    """What ``teardown`` deletes: the shared models (the GPUs stop costing), the attendees' access to the gateway's
+    namespace, then the attendee namespaces."""
     models = [Target(INFERENCE_SERVICE, gateway_namespace, o["metadata"]["name"])
               for o in shared_models(api, gateway_namespace)]
-    return models + [Target(NAMESPACE, None, ns) for ns in attendee_namespaces(api)]
+    bindings = [Target(ROLE_BINDING, gateway_namespace, o["metadata"]["name"])
+                for o in attendee_bindings(api, gateway_namespace)]
+    return models + bindings + [Target(NAMESPACE, None, ns) for ns in attendee_namespaces(api)]
+
+
+def room_attendees(api: RoomAPI) -> list[str]:
+    """The attendees of the room, as their namespaces' owner labels name them (their gateway scopes)."""
+    found = api.list(NAMESPACE, None, f"{owner_selector()},{COMPONENT}=namespace")
+    return sorted(labels(o)[OWNER] for o in found if o["metadata"]["name"] in attendee_namespaces(api))
 
 
 def delete(api: RoomAPI, targets: list[Target]) -> None:
@@ -129,6 +153,23 @@ def provision(api: RoomAPI, attendee: str, gateway_namespace: str = "maas-models
         api.apply(obj)
         applied.append(f"{obj['kind']} {obj['metadata'].get('namespace', '-')}/{obj['metadata']['name']}")
     return applied
+
+
+def scope_of(attendee: str) -> str:
+    """The attendee's admin scope in the gateway: their owner label (what teardown finds them by)."""
+    return label_value(attendee)
+
+
+def hand_over_admin_key(api: RoomAPI, attendee: str, issue: Callable[[str], str]) -> list[str]:
+    """Put the attendee's scoped admin key (``issue(scope)``: the gateway's admin API) in a Secret of their
+    namespace, unless it is there already (run twice: no new key)."""
+    ns = namespace_of(attendee)
+    present = [o for o in api.list(SECRET, ns, f"{owner_selector(attendee)},{COMPONENT}=attendee")
+               if o["metadata"]["name"] == credentials.SECRET and is_workshops(o, attendee)]
+    if present:
+        return []
+    api.apply(credentials.secret_object(scope_of(attendee), ns, issue(scope_of(attendee))))
+    return [f"Secret {ns}/{credentials.SECRET}"]
 
 
 class KubeRoomAPI:

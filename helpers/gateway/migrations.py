@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from . import reader
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -233,6 +235,35 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_user_day ON usage_daily (user_name, day);
 CREATE STATISTICS usage_daily_user_team (ndistinct) ON user_name, team FROM usage_daily;
 ANALYZE usage_daily;
+"""),
+    Migration(7, "the ledger's read-only role: Lab 6 reads the ledger and its rollups, nothing else", f"""
+-- On a shared cluster every attendee reads the ledger (Lab 6): as {reader.ROLE}, SELECT on the ledger and its
+-- rollups only (not keys, portal tokens or plans). On the cluster the PostgreSQL pod's start script creates the
+-- role with its password (helpers/gateway/reader.py); here it is made without a login where this user may.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{reader.ROLE}') THEN
+        CREATE ROLE {reader.ROLE} NOLOGIN;
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE EXCEPTION 'the role {reader.ROLE} does not exist and % may not create it: restart the PostgreSQL pod '
+        '(its start script creates it, manifests/base/gateway), then the gateway', current_user;
+END $$;
+GRANT SELECT ON {", ".join(reader.TABLES)} TO {reader.ROLE};
+"""),
+    Migration(8, "admin scopes: an admin key that manages the users (and plans) it registered, and no others", """
+-- On a shared cluster each attendee acts as the platform team in Labs 5 and 6. The instructor gives each one an
+-- admin key of their own scope (helpers.gateway.scopes) instead of the gateway's admin key: it registers users
+-- into its scope and manages them and the plans it made; everything else it is refused (403). Existing users and
+-- plans have no scope: the platform team's (the gateway's admin key) alone.
+CREATE TABLE admin_scopes (
+    name       text PRIMARY KEY,
+    key_hash   text NOT NULL UNIQUE,
+    key_hint   text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE users ADD COLUMN admin_scope text;
+ALTER TABLE plans ADD COLUMN admin_scope text;
+CREATE INDEX users_admin_scope ON users (admin_scope) WHERE admin_scope IS NOT NULL;
 """),
 )
 

@@ -4,7 +4,10 @@ Self-service (``Authorization: Bearer <portal token>``): create an application w
 for models (on the plan the platform team granted), list, rotate or revoke keys, ask for
 another plan, see my usage and what I have left.
 Admin (``Authorization: Bearer <gateway admin key>``): register users, grant plans, answer
-plan requests, top consumers, cap or block a user, create or change a plan.
+plan requests, top consumers, cap or block a user, create or change a plan. The same calls with a
+scoped admin key (``scopes``: an attendee's, on a shared cluster) reach the users and plans of that
+scope only; the instructor's calls (probe keys, revoke-all, forget-usage, the ledger, scopes) need
+the gateway's admin key.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from helpers.gateway import store, web
+from helpers.gateway import scopes, store, web
 
 router = APIRouter(prefix="/portal", tags=["portal"])
 _on_change: Callable[[], None] = lambda: None  # the plugin forgets its cached keys on every change
@@ -40,12 +43,25 @@ async def current_user(authorization: str | None = Header(default=None)) -> str:
     return user
 
 
-async def admin(authorization: str | None = Header(default=None)) -> None:
+async def admin(authorization: str | None = Header(default=None)) -> str | None:
+    """Who administers: None for the gateway's admin key (everything), else the scope of a scoped admin key."""
     expected = os.environ.get("LITELLM_MASTER_KEY", "")
     if not expected:  # never fail open
         raise HTTPException(503, "the gateway has no admin key configured; admin endpoints are off")
-    if not secrets.compare_digest(_bearer(authorization).encode(), expected.encode()):
-        raise HTTPException(403, "admin endpoints need the gateway's admin key")
+    token = _bearer(authorization)
+    if secrets.compare_digest(token.encode(), expected.encode()):
+        return None
+    scope = await run_in_threadpool(scopes.scope_of_key, _dsn(), token)
+    if scope is None:
+        raise HTTPException(403, "admin endpoints need the gateway's admin key or a scoped admin key")
+    return scope
+
+
+async def full_admin(scope: str | None = Depends(admin)) -> None:
+    """The instructor's calls: the gateway's admin key only."""
+    if scope is not None:
+        raise HTTPException(403, f"this admin key manages the users of scope {scope!r} only; this call needs the "
+                                 "gateway's admin key (the instructor's)")
 
 
 def _served_models() -> list[str]:
@@ -62,6 +78,8 @@ def _public(app: store.Application) -> dict:
 async def _call(function, *args, changes: bool = False):
     try:
         result = await run_in_threadpool(function, *args)
+    except scopes.OutOfScope as error:
+        raise HTTPException(403, str(error)) from None
     except store.StoreError as error:
         raise HTTPException(400, str(error)) from None
     if changes:
@@ -146,29 +164,42 @@ class NewUser(BaseModel):
     plan: str = "standard"
 
 
-@router.post("/admin/users", status_code=201, dependencies=[Depends(admin)])
-async def register_user(body: NewUser) -> dict:
-    """Register a user and hand out their portal token (shown once)."""
-    await _call(store.ensure_user, _dsn(), body.name, body.team, body.plan)
+@router.post("/admin/users", status_code=201)
+async def register_user(body: NewUser, scope: str | None = Depends(admin)) -> dict:
+    """Register a user (into the admin key's scope) and hand out their portal token (shown once)."""
+    if scope is None:
+        await _call(store.ensure_user, _dsn(), body.name, body.team, body.plan)
+        await _call(scopes.to_platform_team, _dsn(), body.name)
+    else:
+        await _call(scopes.register_user, _dsn(), scope, body.name, body.team, body.plan)
     return {"user": body.name, "portal_token": await _call(store.issue_portal_token, _dsn(), body.name)}
 
 
-@router.get("/admin/top", dependencies=[Depends(admin)])
-async def top(limit: int = 10) -> list[dict]:
-    return await _call(store.top_consumers, _dsn(), limit)
+@router.get("/admin/top")
+async def top(limit: int = 10, scope: str | None = Depends(admin)) -> list[dict]:
+    return await _call(store.top_consumers, _dsn(), limit, None, scope)
 
 
-@router.get("/admin/plan-requests", dependencies=[Depends(admin)])
-async def pending_plan_requests() -> list[dict]:
-    return await _call(store.plan_requests, _dsn())
+@router.get("/admin/plan-requests")
+async def pending_plan_requests(scope: str | None = Depends(admin)) -> list[dict]:
+    return await _call(store.plan_requests, _dsn(), True, scope)
+
+
+async def _in_scope(scope: str | None, user: str) -> None:
+    """A scoped admin key reaches the users of its scope only (403 otherwise)."""
+    if scope is not None:
+        await _call(scopes.check_user, _dsn(), scope, user)
 
 
 class Grant(BaseModel):
     plan: str = Field(min_length=1, max_length=80)
 
 
-@router.put("/admin/users/{name}/plan", dependencies=[Depends(admin)])
-async def grant(name: str, body: Grant) -> dict:
+@router.put("/admin/users/{name}/plan")
+async def grant(name: str, body: Grant, scope: str | None = Depends(admin)) -> dict:
+    await _in_scope(scope, name)
+    if scope is not None:
+        await _call(scopes.check_plan, _dsn(), scope, body.plan)
     await _call(store.grant_plan, _dsn(), name, body.plan, changes=True)
     return {"user": name, "plan": body.plan}
 
@@ -177,8 +208,9 @@ class Cap(BaseModel):
     monthly_tokens: int | None = Field(default=None, ge=0)
 
 
-@router.put("/admin/users/{name}/cap", dependencies=[Depends(admin)])
-async def cap(name: str, body: Cap) -> dict:
+@router.put("/admin/users/{name}/cap")
+async def cap(name: str, body: Cap, scope: str | None = Depends(admin)) -> dict:
+    await _in_scope(scope, name)
     await _call(store.cap_user, _dsn(), name, body.monthly_tokens, changes=True)
     return {"user": name, "monthly_token_cap": body.monthly_tokens}
 
@@ -187,8 +219,9 @@ class Block(BaseModel):
     blocked: bool = True
 
 
-@router.put("/admin/users/{name}/block", dependencies=[Depends(admin)])
-async def block(name: str, body: Block) -> dict:
+@router.put("/admin/users/{name}/block")
+async def block(name: str, body: Block, scope: str | None = Depends(admin)) -> dict:
+    await _in_scope(scope, name)
     await _call(store.block_user, _dsn(), name, body.blocked, changes=True)
     return {"user": name, "blocked": body.blocked}
 
@@ -199,26 +232,30 @@ class Plan(BaseModel):
     monthly_budget_usd: float = Field(ge=0)
 
 
-@router.put("/admin/plans/{name}", dependencies=[Depends(admin)])
-async def plan(name: str, body: Plan) -> dict:
-    await _call(store.set_plan, _dsn(), name, body.rpm, body.tpm, body.monthly_budget_usd, changes=True)
+@router.put("/admin/plans/{name}")
+async def plan(name: str, body: Plan, scope: str | None = Depends(admin)) -> dict:
+    """Create or change a plan (a scoped admin key: create its own, change only those)."""
+    if scope is None:
+        await _call(store.set_plan, _dsn(), name, body.rpm, body.tpm, body.monthly_budget_usd, changes=True)
+    else:
+        await _call(scopes.set_plan, _dsn(), scope, name, body.rpm, body.tpm, body.monthly_budget_usd, changes=True)
     return {"plan": name, **body.model_dump()}
 
 
 # --- admin: the instructor's room (python -m helpers instructor) ------------------------
 
-@router.get("/admin/users", dependencies=[Depends(admin)])
-async def all_users() -> list[dict]:
-    return await _call(store.users, _dsn())
+@router.get("/admin/users")
+async def all_users(scope: str | None = Depends(admin)) -> list[dict]:
+    return await _call(store.users, _dsn(), scope)
 
 
-@router.get("/admin/users/{name}/applications", dependencies=[Depends(admin)])
+@router.get("/admin/users/{name}/applications", dependencies=[Depends(full_admin)])
 async def active_applications(name: str) -> list[str]:
     """The names of a user's applications whose keys still work."""
     return await _call(store.active_applications, _dsn(), name)
 
 
-@router.post("/admin/users/{name}/revoke-all", dependencies=[Depends(admin)])
+@router.post("/admin/users/{name}/revoke-all", dependencies=[Depends(full_admin)])
 async def revoke_all(name: str) -> dict:
     return {"user": name, "revoked": await _call(store.revoke_all_applications, _dsn(), name, changes=True)}
 
@@ -227,34 +264,45 @@ class Probe(BaseModel):
     models: list[str] = Field(min_length=1)
 
 
-@router.post("/admin/users/{name}/probe-key", status_code=201, dependencies=[Depends(admin)])
+@router.post("/admin/users/{name}/probe-key", status_code=201, dependencies=[Depends(full_admin)])
 async def probe_key(name: str, body: Probe) -> dict:
     """A probe key for a user (never billed, no budget or cap); shown once, revoked by DELETE."""
     key = await _call(store.issue_probe_key, _dsn(), name, body.models, changes=True)
     return {"user": name, "key": key, "endpoint": os.environ.get("MAAS_GATEWAY_URL", "")}
 
 
-@router.delete("/admin/users/{name}/probe-key", dependencies=[Depends(admin)])
+@router.delete("/admin/users/{name}/probe-key", dependencies=[Depends(full_admin)])
 async def revoke_probe(name: str) -> dict:
     return {"user": name, "revoked": await _call(store.revoke_probe_key, _dsn(), name, changes=True)}
 
 
-@router.post("/admin/users/{name}/forget-usage", dependencies=[Depends(admin)])
+@router.post("/admin/users/{name}/forget-usage", dependencies=[Depends(full_admin)])
 async def forget_usage(name: str) -> dict:
     """Delete a user's ledger rows, rollups and refusal counts (their usage history)."""
     return {"user": name, "deleted": await _call(store.forget_usage, _dsn(), name, changes=True)}
 
 
-@router.get("/admin/usage", dependencies=[Depends(admin)])
-async def everyone_usage() -> list[dict]:
-    return await _call(store.usage_summary, _dsn(), None)
+@router.get("/admin/usage")
+async def everyone_usage(scope: str | None = Depends(admin)) -> list[dict]:
+    return await _call(store.usage_summary, _dsn(), None, None, scope)
 
 
-@router.get("/admin/ledger.csv", dependencies=[Depends(admin)])
+@router.get("/admin/ledger.csv", dependencies=[Depends(full_admin)])
 async def ledger_csv():
     from fastapi.responses import PlainTextResponse
 
     return PlainTextResponse(await _call(store.export_ledger_csv, _dsn()), media_type="text/csv")
+
+
+@router.post("/admin/scopes/{name}", status_code=201, dependencies=[Depends(full_admin)])
+async def scope_key(name: str) -> dict:
+    """A new admin key for a scope (an attendee's; the previous one stops working): shown once."""
+    return {"scope": name, "key": await _call(scopes.issue_key, _dsn(), name)}
+
+
+@router.delete("/admin/scopes/{name}", dependencies=[Depends(full_admin)])
+async def revoke_scope(name: str) -> dict:
+    return {"scope": name, "revoked": await _call(scopes.revoke, _dsn(), name)}
 
 
 def mount(on_change: Callable[[], None] | None = None) -> None:

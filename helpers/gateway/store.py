@@ -106,14 +106,15 @@ def _user_row(conn: psycopg.Connection, user: str) -> dict:
 
 # --- users and their portal logins -------------------------------------------------------
 
-def ensure_user(dsn: str, user: str, team: str = "unassigned", plan: str = "standard") -> None:
-    """Register a user on a plan (idempotent; an existing user keeps their team and plan)."""
+def ensure_user(dsn: str, user: str, team: str = "unassigned", plan: str = "standard",
+                admin_scope: str | None = None) -> None:
+    """Register a user on a plan (idempotent; an existing user keeps their team, plan and admin scope)."""
     if not user or not user.strip() or not NAME_PATTERN.fullmatch(user):
         raise StoreError(f"user name {user!r}: use letters, digits, '.', '_', '-' (at most 80 characters)")
     with connect(dsn) as conn:
         _check_plan(conn, plan)
-        conn.execute("INSERT INTO users (name, team, plan) VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                     (user, team, plan))
+        conn.execute("INSERT INTO users (name, team, plan, admin_scope) VALUES (%s, %s, %s, %s) "
+                     "ON CONFLICT (name) DO NOTHING", (user, team, plan, admin_scope))
 
 
 def issue_portal_token(dsn: str, user: str) -> str:
@@ -260,11 +261,13 @@ def forget_usage(dsn: str, user: str) -> dict[str, int]:
     return deleted
 
 
-def users(dsn: str) -> list[dict]:
-    """Every user with their team, plan, cap, block and whether they have a portal login."""
+def users(dsn: str, admin_scope: str | None = None) -> list[dict]:
+    """Every user (of one admin scope when given) with their team, plan, cap, block and whether they have a portal
+    login."""
     with connect(dsn) as conn:
         return list(conn.execute("SELECT name, team, plan, blocked, monthly_token_cap, "
-                                 "portal_token_hash IS NOT NULL AS has_portal_login FROM users ORDER BY name"))
+                                 "portal_token_hash IS NOT NULL AS has_portal_login FROM users "
+                                 "WHERE %s::text IS NULL OR admin_scope = %s ORDER BY name", (admin_scope, admin_scope)))
 
 
 def export_ledger_csv(dsn: str) -> str:
@@ -287,10 +290,11 @@ def request_plan(dsn: str, user: str, plan: str, reason: str = "") -> dict:
                             (user, plan, reason[:500])).fetchone()
 
 
-def plan_requests(dsn: str, pending_only: bool = True) -> list[dict]:
+def plan_requests(dsn: str, pending_only: bool = True, admin_scope: str | None = None) -> list[dict]:
+    """Plan requests (pending ones by default; of one admin scope's users when given)."""
     with connect(dsn) as conn:
-        return list(conn.execute("SELECT * FROM plan_requests WHERE NOT %s OR decided_at IS NULL ORDER BY id",
-                                 (pending_only,)))
+        return list(conn.execute("SELECT * FROM plan_requests WHERE (NOT %(pending)s OR decided_at IS NULL) AND "
+                                 "(%(scope)s::text IS NULL OR user_name IN (SELECT name FROM users WHERE admin_scope = %(scope)s)) ORDER BY id", {"pending": pending_only, "scope": admin_scope}))
 
 
 def grant_plan(dsn: str, user: str, plan: str) -> None:
@@ -345,23 +349,28 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def usage_summary(dsn: str, user: str | None = None, since: datetime | None = None) -> list[dict]:
-    """Requests, tokens and cost per user, application and model (one user, or everyone)."""
+def usage_summary(dsn: str, user: str | None = None, since: datetime | None = None,
+                  admin_scope: str | None = None) -> list[dict]:
+    """Requests, tokens and cost per user, application and model (one user, one admin scope's users, or everyone)."""
     query = ("SELECT user_name, application, model, sum(requests) AS requests, "
              "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
-             "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %s AND (%s::text IS NULL OR user_name = %s) "
+             "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %(since)s "
+             "AND (%(user)s::text IS NULL OR user_name = %(user)s) AND (%(scope)s::text IS NULL OR user_name IN (SELECT name FROM users WHERE admin_scope = %(scope)s)) "
              "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    params = {"since": _hour(since or month_start()), "user": user, "scope": admin_scope}
     with connect(dsn) as conn:
-        return [_plain(row) for row in conn.execute(query, (_hour(since or month_start()), user, user))]
+        return [_plain(row) for row in conn.execute(query, params)]
 
 
-def top_consumers(dsn: str, limit: int = 10, since: datetime | None = None) -> list[dict]:
-    """The users with the most tokens since a time (this month by default)."""
+def top_consumers(dsn: str, limit: int = 10, since: datetime | None = None,
+                  admin_scope: str | None = None) -> list[dict]:
+    """The users (of one admin scope when given) with the most tokens since a time (this month by default)."""
     with connect(dsn) as conn:
         return [_plain(row) for row in conn.execute(
             "SELECT user_name, team, sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, "
-            "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %s GROUP BY 1, 2 ORDER BY tokens DESC LIMIT %s",
-            (_hour(since or month_start()), limit))]
+            "sum(cost_usd) AS cost_usd FROM usage_hourly WHERE hour >= %(since)s AND (%(scope)s::text IS NULL OR user_name IN (SELECT name FROM users WHERE admin_scope = %(scope)s)) "
+            "GROUP BY 1, 2 ORDER BY tokens DESC LIMIT %(limit)s",
+            {"since": _hour(since or month_start()), "scope": admin_scope, "limit": limit})]
 
 
 def refusals(dsn: str, user: str | None = None, since: datetime | None = None) -> list[dict]:

@@ -372,7 +372,7 @@ class KubernetesPlatform(Platform):
 
         return gateway.connect(self.connection, self.settings.gateway_namespace,
                                self.settings.gateway_timeout_s if timeout_s is None else timeout_s,
-                               self.openshift, self.settings.cluster_gateway_url)
+                               self.openshift, self.settings.cluster_gateway_url, self.namespace)
 
     def shared_models(self) -> list[Deployment]:
         """The models the shared gateway routes (the GitOps list it was rendered from), in its order. They live in

@@ -50,7 +50,7 @@ def test_server_side_dry_run_accepts_every_overlay(tmp_path):
     overlay = "overlays/openshift" if KIND == "openshift" else ("overlays/kind" if get_settings().gpus_per_model == 0
                                                                 else ".")
     copy = tmp_path / "manifests"
-    shutil.copytree(get_settings().root / "manifests", copy, ignore=shutil.ignore_patterns("secrets.env"))
+    shutil.copytree(get_settings().root / "manifests", copy, ignore=shutil.ignore_patterns("*.env"))
     manifests.write_secrets_env(copy)
     result = subprocess.run([str(validate.kubectl()), "apply", "--dry-run=server", "-k", str(copy / overlay)],
                             capture_output=True, text=True, timeout=300)
@@ -82,7 +82,7 @@ def test_the_notebooks_reach_the_shared_gateway(platform):
     gateway = maas.start_gateway(platform)
     assert gateway.models, "the gateway routes no model: apply the manifests from manifests/models.yaml"
     assert requests.get(gateway.url.removesuffix("/v1") + "/health/liveliness", timeout=30).ok
-    assert isinstance(maas.admin(gateway).top_consumers(1), list)  # the admin key from the Secret works
+    assert isinstance(maas.room_admin(gateway).top_consumers(1), list)  # the admin key from the Secret works
     assert maas.stop_gateway(gateway) == []
     still = cluster_gateway.read_deployment(platform.connection, gateway.namespace, platform.openshift)
     assert cluster_gateway.deployment_state(still)[0], "stop_gateway must not touch the shared gateway"
@@ -99,6 +99,9 @@ def test_lab6_reads_the_ledger_through_a_port_forward_read_only(platform):
         assert conn.execute("SELECT count(*) FROM ledger").fetchone()[0] >= 0
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("CREATE TABLE maas_should_not_exist (x int)")
+    with psycopg.connect(maas.ledger_dsn(platform), connect_timeout=30) as conn:  # as maas_reader: no keys
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT key_hash FROM applications")
     assert set(maas.lab_models(platform, count=1)) <= set(maas.start_gateway(platform).models)
 
 

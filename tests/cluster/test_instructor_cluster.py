@@ -33,16 +33,18 @@ def the_room(tmp_path, monkeypatch):
     r = instructor.open_room(KIND)
     names = [f"it-{uuid.uuid4().hex[:6]}", f"it-{uuid.uuid4().hex[:6]}"]
     yield r, names
-    for name in names:  # the test's namespaces only, by name and label
+    for name in names:  # the test's namespaces and bindings only, by name and label; its scoped keys revoked
         targets = [t for t in cluster_room.teardown_plan(r.cluster, r.platform.settings.gateway_namespace)
-                   if t.kind is cluster_room.NAMESPACE and t.name == cluster_room.namespace_of(name)]
+                   if (t.kind is cluster_room.NAMESPACE and t.name == cluster_room.namespace_of(name))
+                   or (t.kind is cluster_room.ROLE_BINDING and t.name == f"maas-attendee-{name}")]
         cluster_room.delete(r.cluster, targets)
+        instructor.room_admin(r.platform).revoke_scope(cluster_room.scope_of(name))
 
 
 def test_provision_check_reset_report_on_a_cluster(the_room):
     r, names = the_room
     first = instructor.provision(r, names)
-    assert first.new_logins == names and len(first.cluster_objects[names[0]]) == 7
+    assert first.new_logins == names and len(first.cluster_objects[names[0]]) == 8  # with the scoped admin key
     second = instructor.provision(r, names)
     assert not second.new_logins  # server-side apply of the same objects: nothing changes
     assert set(cluster_room.namespace_of(n) for n in names) <= set(cluster_room.attendee_namespaces(r.cluster))

@@ -425,3 +425,89 @@ def test_lm_eval_runs_through_the_gateway_with_a_key_and_every_token_is_billed(g
     assert {r["status"] for r in rows} == {"success"}
     completions_rows = rows[:len(rows) - 4]  # the chat run made 4 requests, after the completions run
     assert sum(r["prompt_tokens"] + r["completion_tokens"] for r in completions_rows) == used
+
+
+# -- admin scopes: an attendee's admin key on a shared cluster (helpers.gateway.scopes) -------------------------
+
+def refused(call, status: int = 403) -> str:
+    """The gateway's message for a refused admin call (its status checked)."""
+    with pytest.raises(maas.PortalError, match=f"-> {status}") as error:
+        call()
+    return str(error.value)
+
+
+@pytest.fixture
+def scoped(admin):
+    """Two attendees' scoped admin keys, issued by the instructor (the gateway's admin key), by scope name."""
+    tag = uuid.uuid4().hex[:8]
+    keys = {f"{who}-{tag}": maas.RoomAdmin(admin.base_url, admin.scope_key(f"{who}-{tag}")) for who in ("alice", "bob")}
+    yield keys
+    for name in keys:
+        admin.revoke_scope(name)
+
+
+def test_a_scoped_admin_key_manages_its_own_users_and_plans(gateway, scoped, admin):
+    alice = list(scoped.values())[0]
+    assert alice.token.startswith("sk-scope-")
+    mine = alice.register_user(f"alice-dev-{uuid.uuid4().hex[:6]}", "parasol-support")  # the team is free
+    plan = f"alice-three-per-minute-{uuid.uuid4().hex[:6]}"
+    alice.set_plan(plan, rpm=3, tpm=100_000, monthly_budget_usd=10)
+    alice.set_plan(plan, rpm=4, tpm=100_000, monthly_budget_usd=10)  # its own plan: changed
+    alice.grant_plan(mine.user, plan)
+    alice.grant_plan(mine.user, "unlimited")  # a platform plan: grantable, not changeable
+    app = mine.create_application("bot", [MODELS[0]])
+    chat(app)
+    wait_for_rows(mine.user, 1)
+    assert {row["user_name"] for row in alice.top_consumers(50)} == {mine.user}  # its users only
+    assert {row["user_name"] for row in alice.usage()} == {mine.user}
+    assert [user["name"] for user in alice.users()] == [mine.user]
+    mine.request_plan(plan, "load tests")
+    assert [r["user_name"] for r in alice.plan_requests()] == [mine.user]
+    again = alice.register_user(mine.user, "parasol-support")  # run again: the same user, a new portal token
+    assert again.user == mine.user and again.token != mine.token
+    mine = again
+    alice.block_user(mine.user)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(mine.create_application("second", [MODELS[0]]))
+    alice.block_user(mine.user, False)
+    alice.cap_user(mine.user, None)
+    assert {row["user_name"] for row in admin.top_consumers(1000)} >= {mine.user}  # the instructor sees everyone
+
+
+def test_a_scoped_admin_key_is_refused_everything_else_with_a_clear_403(gateway, scoped, admin, developer):
+    (alice_scope, alice), (_, bob) = scoped.items()
+    theirs = alice.register_user(f"alice-dev-{uuid.uuid4().hex[:6]}", "qa")
+    plan = f"alice-pocket-money-{uuid.uuid4().hex[:6]}"
+    alice.set_plan(plan, rpm=1_000, tpm=1_000_000, monthly_budget_usd=0.00002)
+    other = f"scope '{alice_scope}'"
+    # another attendee's user and plan
+    for call in (lambda: bob.cap_user(theirs.user, 1), lambda: bob.block_user(theirs.user),
+                 lambda: bob.grant_plan(theirs.user, "unlimited"), lambda: bob.register_user(theirs.user, "qa")):
+        assert f"user '{theirs.user}' belongs to {other}" in refused(call)
+    assert "is not this scope's" in refused(lambda: bob.set_plan(plan, rpm=1, tpm=1, monthly_budget_usd=0))
+    assert f"plan '{plan}' belongs to {other}" in refused(lambda: bob.register_user(f"bob-{uuid.uuid4().hex[:6]}",
+                                                                                   "qa", plan=plan))
+    # the platform team's users and plans
+    assert "belongs to the platform team" in refused(lambda: alice.cap_user(developer.user, 1))
+    assert "belongs to the platform team" in refused(lambda: alice.register_user(developer.user, "qa"))
+    assert "is not this scope's" in refused(lambda: alice.set_plan("standard", rpm=1, tpm=1, monthly_budget_usd=0))
+    # a name registered by an attendee before the instructor registered that person: the instructor's now
+    squatted = alice.register_user(f"carol-{uuid.uuid4().hex[:6]}", "qa").user
+    admin.register_user(squatted, "workshop")
+    assert "belongs to the platform team" in refused(lambda: alice.block_user(squatted))
+    # the instructor's calls
+    for call in (lambda: alice.probe_key(theirs.user, [MODELS[0]]), lambda: alice.revoke_all(theirs.user),
+                 lambda: alice.forget_usage(theirs.user), lambda: alice.active_applications(theirs.user),
+                 lambda: alice.revoke_probe_key(theirs.user), lambda: alice.scope_key("mallory"),
+                 lambda: alice.revoke_scope("bob")):
+        assert "this call needs the gateway's admin key" in refused(call)
+    assert "-> 403" in refused(alice.ledger_csv)
+    # nothing changed: the platform plan, the other user
+    standard = next(p for p in store.plans(postgres.dsn()) if p["name"] == "standard")
+    assert (standard["rpm"], standard["admin_scope"]) == (600, None)
+    assert next(u for u in admin.users() if u["name"] == developer.user)["monthly_token_cap"] is None
+    # a scoped admin key is not an application key, and a revoked one is nobody's
+    with pytest.raises(openai.AuthenticationError):
+        client(alice.token, gateway.url).chat.completions.create(model=MODELS[0], messages=QUESTION, max_tokens=2)
+    assert admin.revoke_scope(alice_scope)
+    assert "admin endpoints need" in refused(alice.top_consumers)

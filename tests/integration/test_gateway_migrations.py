@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from helpers import rollups, synthetic, usage
-from helpers.gateway import migrations, postgres, store
+from helpers.gateway import migrations, postgres, reader, scopes, store
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).parent.parent / "data"
@@ -131,7 +131,7 @@ def test_the_rows_version_5_wrote_come_out_right_in_the_daily_rollups(database):
         write_as_version_5(database, batch)
     assert store.drop_ledger_month(database, pd.Timestamp("2026-09-01", tz="UTC")) == len(september)
 
-    assert store.init_schema(database) == [6]
+    assert store.init_schema(database) == [6, 7, 8]
     check = rollups.rollup_equals_ledger(database)  # the ledger's month, group by group, to the token
     assert check["mismatches"] == 0 and check["daily"]["rollup"]["requests"] == len(october) + len(late)
     assert check["monthly"]["groups"] < check["daily"]["groups"] < check["hourly"]["groups"]
@@ -144,3 +144,27 @@ def test_the_rows_version_5_wrote_come_out_right_in_the_daily_rollups(database):
     usage.write_ledger(database, after_upgrade)  # the new code's statement adds to the daily rollups too
     check = rollups.rollup_equals_ledger(database)
     assert check["mismatches"] == 0 and check["daily"]["rollup"]["requests"] == len(rows)
+
+
+def test_a_version_6_room_upgrades_to_scoped_admins_and_a_ledger_reader(database):
+    """A room made before admin scopes: its users and plans stay the platform team's (no scope), so an
+    attendee's scoped key cannot touch them; the full admin still manages them; the reader may read the ledger."""
+    assert migrations.migrate(database, up_to=6) == [1, 2, 3, 4, 5, 6]
+    with store.connect(database) as conn:
+        conn.execute("INSERT INTO plans VALUES ('trial', 30, 20000, 0.05)")
+        conn.execute("INSERT INTO users (name, team) VALUES ('ana', 'support')")
+    assert store.init_schema(database) == [7, 8]
+    with store.connect(database) as conn:
+        assert conn.execute("SELECT admin_scope FROM users WHERE name = 'ana'").fetchone()["admin_scope"] is None
+        assert {r["admin_scope"] for r in conn.execute("SELECT admin_scope FROM plans")} == {None}
+        grants = {r["table_name"] for r in conn.execute(
+            "SELECT table_name FROM information_schema.role_table_grants WHERE grantee = %s", (reader.ROLE,))}
+    assert grants == set(reader.TABLES)
+    scopes.issue_key(database, "zoe")
+    with pytest.raises(scopes.OutOfScope, match="user 'ana' belongs to the platform team"):
+        scopes.check_user(database, "zoe", "ana")
+    with pytest.raises(scopes.OutOfScope, match="plan 'trial' exists and is not this scope's"):
+        scopes.set_plan(database, "zoe", "trial", 1, 1, 0.0)
+    store.cap_user(database, "ana", 10)  # the platform team's key: as before
+    scopes.register_user(database, "zoe", "zoe-dev", "support", "trial")  # a platform plan: grantable
+    assert [u["name"] for u in store.users(database, admin_scope="zoe")] == ["zoe-dev"]

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from helpers.cluster import access, manifests, validate
+from helpers.cluster import access, credentials, manifests, validate
 from helpers.cluster import gateway as cluster_gateway
 from helpers.cluster import results as cluster_results
 from helpers.settings import get_settings
@@ -134,14 +134,20 @@ def test_every_rule_names_its_objects_and_those_are_the_objects_the_manifests_ma
     rules = _role(attendee_template)["rules"]
     assert all(r.get("resourceNames") for r in rules if r["verbs"] != ["list"])  # only a list is not by name
     named = {name for r in rules for name in r.get("resourceNames", [])}
-    assert named == {cluster_gateway.NAME, manifests.SECRET_NAME, manifests.POSTGRES_POD}
+    assert named == {cluster_gateway.NAME, manifests.READER_SECRET, manifests.POSTGRES_POD}
+    assert manifests.SECRET_NAME not in named  # the gateway's admin key and the database owner's password
     copy_root = tmp_path / "manifests"  # the base as applied, with throwaway credentials
     shutil.copytree(ROOT / "manifests", copy_root, ignore=shutil.ignore_patterns("secrets.env"))
     manifests.write_secrets_env(copy_root)
     base = {(o["kind"], o["metadata"]["name"]) for o in validate.kustomize_build(copy_root / "base")}
-    assert ("Secret", manifests.SECRET_NAME) in base  # a stable name, no hash: the Role can name it
+    assert ("Secret", manifests.READER_SECRET) in base  # a stable name, no hash: the Role can name it
     assert ("StatefulSet", manifests.POSTGRES_POD.rsplit("-", 1)[0]) in base  # its one pod is maas-postgres-0
     assert ("Deployment", cluster_gateway.NAME) in base
+
+
+ATTENDEE_AND_WORKBENCH = [  # a workbench's pod runs as a service account of the attendee's namespace
+    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "attendee"},
+    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:serviceaccounts:maas-attendee"}]
 
 
 def test_the_attendee_is_bound_to_that_role_only_in_the_gateways_namespace(attendee_template):
@@ -149,15 +155,17 @@ def test_the_attendee_is_bound_to_that_role_only_in_the_gateways_namespace(atten
     gateway_binding = next(b for b in bindings if b["metadata"]["namespace"] == "maas-models")
     assert gateway_binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                           "name": manifests.ATTENDEE_ROLE}
-    assert gateway_binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                                            "name": "attendee"}]
+    assert gateway_binding["subjects"] == ATTENDEE_AND_WORKBENCH
+    admin = next(b for b in bindings if b["roleRef"]["name"] == "admin")
+    assert admin["subjects"] == ATTENDEE_AND_WORKBENCH[:1]  # `admin` stays the attendee's alone
     assert not [o for o in attendee_template if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
 
 
 # -- the attendee's own namespace: the labs' figures (helpers.cluster.results) ---------------------------
 
 def test_the_results_calls_are_read_from_the_source_and_an_apply_needs_create_too():
-    assert own_namespace_calls() == {("", "configmaps", "patch"), ("", "configmaps", "create")}
+    assert own_namespace_calls() == {("", "configmaps", "patch"), ("", "configmaps", "create"),
+                                     ("", "secrets", "get")}  # the figures; the attendee's scoped admin key
     merge = api_calls("connection.core.patch_namespaced_config_map(name, ns, body)")  # a plain patch
     assert merge == {("", "configmaps", "patch")}
     applied = api_calls('connection.core.patch_namespaced_config_map(name, ns, body, '
@@ -171,10 +179,12 @@ def test_the_attendee_role_in_their_namespace_allows_exactly_what_the_results_do
     assert role_grants(role) == own_namespace_calls()
     patch = next(r for r in role["rules"] if r["verbs"] == ["patch"])
     assert patch["resourceNames"] == [cluster_results.NAME]  # the one ConfigMap; a create cannot be named
+    secret = next(r for r in role["rules"] if r["resources"] == ["secrets"])
+    assert secret["verbs"] == ["get"] and secret["resourceNames"] == [credentials.SECRET]  # that Secret alone
     binding = next(o for o in attendee_template if o["kind"] == "RoleBinding"
                    and o["roleRef"]["name"] == manifests.RESULTS_ROLE)
     assert binding["metadata"]["namespace"] == "maas-attendee"
-    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "attendee"}]
+    assert binding["subjects"] == ATTENDEE_AND_WORKBENCH
 
 
 def test_a_new_results_call_without_a_rule_or_a_wider_rule_is_caught(attendee_template):

@@ -21,6 +21,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from helpers import maas
+from helpers.cluster import credentials
 from helpers.cluster import client as kube
 from helpers.cluster import gateway as cluster_gateway
 from helpers.cluster import manifests
@@ -63,6 +64,10 @@ DEADLINE = dict(observedGeneration=2, replicas=1, updatedReplicas=1, unavailable
 SECRET_VALUES = {"LITELLM_MASTER_KEY": ADMIN_KEY, "POSTGRESQL_PASSWORD": "pw", "MAAS_GATEWAY_DSN": "postgresql://x"}
 SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": HASHED, "namespace": NS},
           "data": {key: base64.b64encode(value.encode()).decode() for key, value in SECRET_VALUES.items()}}
+SCOPED_KEY = "sk-scope-not-a-real-key-0123456789"  # the attendee's, in their own namespace (the instructor's Secret)
+SCOPED_SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                 "metadata": {"name": credentials.SECRET, "namespace": "maas-ada"},
+                 "data": {credentials.KEY: base64.b64encode(SCOPED_KEY.encode()).decode()}}
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "maas-gateway", "namespace": NS},
            "spec": {"clusterIP": "172.30.12.7", "ports": [{"name": "http", "port": 4000, "targetPort": "http",
                                                            "protocol": "TCP"}]}}
@@ -111,6 +116,8 @@ class FakeApi:
         if self.secret_forbidden:
             raise api_status(403, "Forbidden", f'secrets "{name}" is forbidden: User "ada" cannot get resource '
                                                f'"secrets" in API group "" in the namespace "{namespace}"')
+        if name == credentials.SECRET:
+            return self._model(SCOPED_SECRET, "V1Secret")
         if name != HASHED:
             raise api_status(404, "NotFound", f'secrets "{name}" not found')
         return self._model(SECRET, "V1Secret")
@@ -234,9 +241,11 @@ def test_notebook_calls_use_the_shared_gateway_and_never_stop_it(cls, liveness_s
     assert gateway.url == liveness_server and gateway.namespace == NS
     assert "granite-3-1-2b-instruct" in gateway.models
     assert api.calls.count("get deployments/maas-gateway") == 3  # waited through the rollout
-    console = maas.admin(gateway)
-    assert console.token == ADMIN_KEY and ADMIN_KEY not in repr(console) + repr(gateway)
+    console = maas.admin(gateway)  # the attendee's: their scoped key, never the gateway's own
+    assert console.token == SCOPED_KEY and SCOPED_KEY not in repr(console) + repr(gateway)
     assert console.base_url == liveness_server.removesuffix("/v1") + "/portal"
+    assert f"get secrets/{credentials.SECRET}" in api.calls and f"get secrets/{HASHED}" not in api.calls
+    assert maas.room_admin(gateway).token == ADMIN_KEY  # the instructor's: the gateway's Secret
     assert maas.stop_gateway(gateway) == []  # shared: never torn down
     assert not any(call.split()[0] not in ("get", "list") for call in api.calls)
 
@@ -244,7 +253,7 @@ def test_notebook_calls_use_the_shared_gateway_and_never_stop_it(cls, liveness_s
 def test_an_attendee_who_may_not_read_the_deployment_waits_on_the_gateways_own_answer(liveness_server, monkeypatch,
                                                                                         outside_the_cluster):
     """RBAC refuses `get deployments.apps` in the shared namespace: readiness from the gateway's liveness answer;
-    the admin key still needs `get secrets`, and its refusal says so."""
+    the attendee's scoped admin key comes from their own namespace; the gateway's own key needs the Deployment."""
     monkeypatch.setenv("MAAS_CLUSTER_GATEWAY_URL", liveness_server)
 
     class NoDeploymentRights(FakeApi):
@@ -255,5 +264,19 @@ def test_an_attendee_who_may_not_read_the_deployment_waits_on_the_gateways_own_a
 
     gateway = maas.start_gateway(OpenShiftPlatform(connection=connection(NoDeploymentRights([]))))
     assert gateway.url == liveness_server and gateway.models == ()
+    assert maas.admin(gateway).token == SCOPED_KEY
     with pytest.raises(ClusterForbiddenError, match="may not get deployments.apps in namespace 'maas-models'"):
-        maas.admin(gateway)
+        maas.room_admin(gateway)
+
+
+def test_no_scoped_admin_key_in_the_attendees_namespace_says_who_puts_it_there():
+    class NoScopedKey(FakeApi):
+        def read_namespaced_secret(self, name, namespace):
+            self.calls.append(f"get secrets/{name} -n {namespace}")
+            raise api_status(404, "NotFound", f'secrets "{name}" not found')
+
+    api = NoScopedKey([])
+    with pytest.raises(ClusterError, match="(?s)no Secret 'maas-gateway-admin' in namespace 'maas-ada'.*"
+                                           "instructor provision"):
+        credentials.scoped_admin_key(connection(api), "maas-ada")
+    assert api.calls == ["get secrets/maas-gateway-admin -n maas-ada"]

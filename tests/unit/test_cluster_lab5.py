@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,19 @@ def test_kind_gateway_names_the_models_it_routes(tmp_path):
         routed = cluster_gateway.routed_models(deployment)
         config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap")["data"]["litellm.yaml"])
         assert sorted(routed) == sorted(m["model_name"] for m in config["model_list"]), overlay
+
+
+def test_lab6_measures_straight_at_the_model_here_and_through_the_gateway_on_a_cluster():
+    """The shared models take traffic from the gateway only: on a cluster GuideLLM's load goes through it with the
+    attendee's key (the model named, the key in the environment); on this machine straight at vLLM, as before."""
+    from helpers.bench import BenchConfig, guidellm_command, guidellm_env
+    from helpers.gateway.proxy import Gateway
+
+    shared = Deployment("granite-3-1-2b-instruct", "", "http://refused/v1", "shared", {})
+    on_cluster = cluster_gateway.ClusterGateway("https://maas-gateway.apps.example/v1", (shared.name,), NS)
+    route = maas.bench_route(on_cluster, "sk-maas-attendee")
+    assert route == ("https://maas-gateway.apps.example/v1", "sk-maas-attendee")
+    command = " ".join(guidellm_command(route[0].removesuffix("/v1"), "/m", Path("/tmp/x"), BenchConfig(), shared.name))
+    assert "maas-gateway.apps.example" in command and "refused" not in command and "sk-maas" not in command
+    assert "sk-maas-attendee" in guidellm_env(route[1]).values()
+    assert maas.bench_route(Gateway("http://127.0.0.1:4000/v1", (shared.name,), 1), "sk-maas-attendee") is None

@@ -24,10 +24,10 @@ from helpers.settings import get_settings
 from tests.unit.test_cluster_gateway import NS, READY, FakeApi, api_status, connection
 
 PASSWORD = "pg-not-a-real-password-42"
-CLUSTER_DSN = f"postgresql://maas:{PASSWORD}@maas-postgres.maas-models.svc.cluster.local:5432/maas"
-SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": manifests.SECRET_NAME, "namespace": NS},
-          "data": {"MAAS_GATEWAY_DSN": base64.b64encode(CLUSTER_DSN.encode()).decode(),
-                   "LITELLM_MASTER_KEY": base64.b64encode(b"sk-admin-x").decode()}}
+CLUSTER_DSN = f"postgresql://maas_reader:{PASSWORD}@maas-postgres.maas-models.svc.cluster.local:5432/maas"
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": manifests.READER_SECRET, "namespace": NS},
+          "data": {"MAAS_LEDGER_READER_DSN": base64.b64encode(CLUSTER_DSN.encode()).decode(),
+                   "MAAS_LEDGER_READER_PASSWORD": base64.b64encode(PASSWORD.encode()).decode()}}
 READY_CONDITION = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-20T10:00:00Z"}
 RUNNING = {"metadata": {"name": manifests.POSTGRES_POD, "namespace": NS},
            "status": {"phase": "Running", "conditions": [READY_CONDITION], "containerStatuses": [
@@ -60,7 +60,7 @@ class LedgerApi(FakeApi):
 
     def read_namespaced_secret(self, name, namespace):
         self.calls.append(f"get secrets/{name}")
-        if not self.secret or name != manifests.SECRET_NAME:
+        if not self.secret or name != manifests.READER_SECRET:  # the gateway's own Secret is not the attendee's
             raise api_status(404, "NotFound", f'secrets "{name}" not found')
         return self._model(SECRET, "V1Secret")
 
@@ -118,7 +118,7 @@ def tunnels(monkeypatch):
 # -- pure functions ------------------------------------------------------------------------------------------
 def test_the_dsn_points_at_the_port_forward_and_opens_read_only_sessions():
     dsn = ledger.local_dsn(CLUSTER_DSN, 40123)
-    assert dsn.startswith(f"postgresql://maas:{PASSWORD}@127.0.0.1:40123/maas?")
+    assert dsn.startswith(f"postgresql://maas_reader:{PASSWORD}@127.0.0.1:40123/maas?")
     import psycopg
 
     assert psycopg.conninfo.conninfo_to_dict(dsn)["options"] == "-c default_transaction_read_only=on"
@@ -148,8 +148,7 @@ def test_lab6_reads_the_ledger_through_a_port_forward_to_the_postgres_pod(cls, e
             assert client.recv(100) == b"pg:" + attempt
     assert tunnels[0] == (manifests.POSTGRES_POD, NS, str(manifests.POSTGRES_PORT))
     assert len(tunnels) == 3  # the check at start, then one per connection
-    assert api.calls == ["get deployments/maas-gateway", f"get secrets/{manifests.SECRET_NAME}",
-                         f"get pods/{manifests.POSTGRES_POD}"]
+    assert api.calls == [f"get secrets/{manifests.READER_SECRET}", f"get pods/{manifests.POSTGRES_POD}"]  # the reader's
     assert maas.ledger_dsn(cls(connection=connection(api))) == dsn  # one port-forward per process
     assert PASSWORD not in repr(ledger._forwards) + repr(list(ledger._forwards.values()))
 
@@ -160,7 +159,7 @@ def test_a_refused_port_forward_names_the_verb_and_the_pod(tunnels):
 
 
 def test_no_secret_a_forbidden_secret_and_a_pod_not_running_say_what_to_do(tunnels):
-    missing = "no Secret 'maas-gateway-secrets'.*cluster-secrets"
+    missing = "no Secret 'maas-ledger-reader'.*cluster-secrets"
     with pytest.raises(cluster_gateway.GatewayNotDeployedError, match=missing):
         maas.ledger_dsn(KubernetesPlatform(connection=connection(LedgerApi(secret=False))))
 

@@ -90,6 +90,20 @@ class FixtureAdmin:
         revoked, self.apps[user] = self.apps.get(user, []), []
         return revoked
 
+    scopes: dict[str, int]
+
+    def scope_key(self, scope):
+        self.scopes = getattr(self, "scopes", {})
+        self.scopes[scope] = self.scopes.get(scope, 0) + 1
+        return f"sk-scope-fixture-{scope}-{self.scopes[scope]}"
+
+    def revoke_scope(self, scope):
+        self.revoked = [*getattr(self, "revoked", []), scope]
+        return True
+
+    def ledger_csv(self):
+        return "id,ts,user_name\n"
+
 
 @pytest.fixture
 def state(tmp_path, monkeypatch):
@@ -144,11 +158,29 @@ def test_reset_of_one_attendee_deletes_theirs_only_and_twice_is_a_no_op(state):
     assert all(not items for items in again.values())
 
 
-def test_teardown_lists_the_shared_models_then_the_attendee_namespaces(state):
-    plan = instructor.teardown_plan(cluster(honour_selector=False))
+@pytest.mark.parametrize("honour_selector", [True, False], ids=["selector", "selector-dropped"])
+def test_teardown_lists_the_shared_models_the_attendee_bindings_then_the_attendee_namespaces(state,
+                                                                                            honour_selector):
+    plan = instructor.teardown_plan(cluster(honour_selector))
     assert plan["shared models (deleted)"] == ["maas-models/granite-3-1-2b-instruct",
                                                "maas-models/granite-3-1-8b-instruct-w4a16"]
+    assert plan["attendee bindings in the gateway's namespace (deleted)"] == [
+        "maas-models/maas-attendee-alice", "maas-models/maas-attendee-bob", "maas-models/maas-attendee-carol"]
     assert plan["attendee namespaces (deleted)"] == ["maas-alice", "maas-bob", "maas-carol"]
+    assert plan["scoped admin keys (revoked)"] == ATTENDEES
+
+
+def test_teardown_deletes_the_attendee_bindings_by_label_and_revokes_their_admin_keys(state):
+    r, admin = cluster(honour_selector=False), FixtureAdmin()
+    instructor.teardown(r, admin=admin)
+    bindings = [(kind, name) for kind, ns, name in r.cluster.deleted if kind == "RoleBinding"]
+    assert bindings == [("RoleBinding", f"maas-attendee-{user}") for user in ATTENDEES]
+    kept = {(o["kind"], o["metadata"]["name"]) for o in r.cluster.objects if o["metadata"].get("namespace") == "maas-models"}
+    assert {("RoleBinding", "ops-view"), ("RoleBinding", "maas-gateway-group-reader"),  # unlabelled; the platform's
+            ("Role", "maas-attendee"), ("Deployment", "maas-gateway"), ("Secret", "maas-gateway-secrets")} <= kept
+    assert not [o for o in r.cluster.objects if o["kind"] == "RoleBinding" and (o["metadata"].get("labels") or {})
+                .get("app.kubernetes.io/component") == "attendee"]
+    assert admin.revoked == ATTENDEES  # the gateway outlives the room: their keys stop working
 
 
 def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
@@ -160,12 +192,17 @@ def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
                                              "Role maas-dave/maas-attendee-results",
                                              "RoleBinding maas-dave/maas-attendee-results",
                                              "Role maas-models/maas-attendee",
-                                             "RoleBinding maas-models/maas-attendee-dave"]
+                                             "RoleBinding maas-models/maas-attendee-dave",
+                                             "Secret maas-dave/maas-gateway-admin"]  # their scoped admin key
+    secret = next(o for o in r.cluster.objects if o["kind"] == "Secret" and o["metadata"]["name"] == "maas-gateway-admin"
+                  and o["metadata"]["namespace"] == "maas-dave")
+    assert secret["stringData"] == {"MAAS_ADMIN_KEY": "sk-scope-fixture-dave-1"} and admin.scopes == {"dave": 1, "alice": 1}
     sheet = room.sheet_path()
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
     objects, text = copy.deepcopy(r.cluster.objects), sheet.read_text()
     second = instructor.provision(r, ["alice", "dave"], admin=admin)
     assert not second.new_logins and second.sheet is None and admin.users == {"alice": 1, "dave": 1}
+    assert admin.scopes == {"dave": 1, "alice": 1}  # no new key: the Secret is there
     assert r.cluster.objects == objects and sheet.read_text() == text
 
 

@@ -90,7 +90,7 @@ def test_attendee_namespace_has_rbac_and_a_gpu_quota(rendered):
 def test_no_secret_in_git_only_a_generator_from_an_ignored_file():
     committed = [p for p in ROOT.rglob("*.yaml") if "kind: Secret" in p.read_text()]
     assert committed == []
-    assert "secrets.env" in (ROOT / ".gitignore").read_text()
+    assert "secrets.env" in (ROOT / ".gitignore").read_text() and "ledger-reader.env" in (ROOT / ".gitignore").read_text()
     gateway = yaml.safe_load((ROOT / "base/gateway/kustomization.yaml").read_text())
     assert gateway["secretGenerator"][0]["envs"] == ["secrets.env"]
 
@@ -104,6 +104,13 @@ def test_generated_credentials_are_fresh_private_and_kept(tmp_path):
     assert values["POSTGRESQL_PASSWORD"] in values["MAAS_GATEWAY_DSN"]
     assert manifests.write_secrets_env(tmp_path).read_text() == first  # never overwritten by accident
     assert manifests.secrets_env_text() != manifests.secrets_env_text()
+    reader_file = tmp_path / manifests.READER_FILE  # the ledger reader's: its own file, its own password
+    reader = dict(line.split("=", 1) for line in reader_file.read_text().splitlines())
+    assert stat.S_IMODE(reader_file.stat().st_mode) == 0o600 and set(reader) == set(manifests.READER_KEYS)
+    assert reader["MAAS_LEDGER_READER_DSN"].startswith(f"postgresql://maas_reader:{reader['MAAS_LEDGER_READER_PASSWORD']}@")
+    assert values["POSTGRESQL_PASSWORD"] not in reader_file.read_text()
+    reader_file.unlink()  # a tree from before the reader: its file is added, the gateway's credentials stay
+    assert manifests.write_secrets_env(tmp_path).read_text() == first and reader_file.is_file()
 
 
 def test_a_model_without_a_published_modelcar_cannot_be_listed(tmp_path):
@@ -209,3 +216,19 @@ def test_shared_models_are_marked_shared(rendered):
 def test_render_manifests_check_is_clean():
     assert kserve.stale_manifests(ROOT) == []
     assert not (Path(ROOT) / "base/gateway/secrets.env").exists() or "secrets.env" in (ROOT / ".gitignore").read_text()
+
+
+def test_postgres_gives_the_ledger_reader_its_login_at_every_start_and_the_gateway_knows_nothing_of_it():
+    from helpers.gateway import reader
+
+    objects = manifests.postgres_objects("maas-models")
+    pod = _find(objects, "StatefulSet")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert env[reader.PASSWORD_ENV] == {"name": manifests.READER_SECRET, "key": reader.PASSWORD_ENV}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "start")
+    assert mount["mountPath"] == f"{manifests.POSTGRES_START_DIR}/{manifests.START_SCRIPT_FILE}" and mount["subPath"]
+    assert (ROOT / "base/gateway" / manifests.START_SCRIPT_FILE).read_text() == reader.START_SCRIPT
+    assert "\\getenv reader_password" in reader.START_SCRIPT and "PASSWORD '" not in reader.START_SCRIPT
+    gateway = _find(manifests.gateway_objects("maas-models", ()), "Deployment")
+    assert manifests.READER_SECRET not in str(gateway)  # the reader's password is PostgreSQL's and Lab 6's only
