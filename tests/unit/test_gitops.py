@@ -74,3 +74,24 @@ def test_an_empty_local_list_is_refused(tmp_path):
 
     with pytest.raises(gitops.ModelListError, match="empty"):
         gitops.reconcile(_Local(), empty)
+
+
+CLUSTER = ["granite-3-1-2b-instruct", "granite-3-1-8b-instruct-w4a16", "llama-3-1-8b-instruct"]
+RIGHT = {"name": "parasol-tiny-w8a8", "model": "parasol-tiny-w8a8", "stands_in_for": "llama-3-1-8b-instruct"}
+
+
+@pytest.mark.parametrize("entry, hint", [
+    (RIGHT, None),
+    ({"name": "llama", "model": "parasol-tiny-w8a8"}, "exactly three keys"),
+    ({**RIGHT, "name": "llama.3"}, "DNS label"),
+    ({**RIGHT, "name": "parasol-tiny"}, "listed already"),
+    ({**RIGHT, "model": "parasol-tiny"}, "served already"),
+    ({**RIGHT, "model": "meta-llama/Llama-3.1-8B-Instruct"}, "parasol-tiny-<scheme>"),
+    ({**RIGHT, "stands_in_for": "llama-4"}, "one of"),
+    ({**RIGHT, "stands_in_for": "granite-3-1-2b-instruct"}, "Joe asked for Llama"),
+])
+def test_joes_entry_gets_a_hint_that_names_what_is_wrong(entry, hint):
+    from helpers.checks import list_entry_mistake
+
+    mistake = list_entry_mistake(entry, ["parasol-tiny"], CLUSTER)
+    assert mistake is None if hint is None else hint in mistake
