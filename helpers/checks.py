@@ -302,3 +302,36 @@ def check_l4_fields(fields, model: ModelDeployment) -> bool:
         return False
     return _mistake_or_success(l4_fields_mistake(fields, model),
                                f"{model.name} validates and asks for one L4, as kserve.inference_service renders it")
+
+
+def list_entry_mistake(entry, listed: list[str], cluster_models: list[str]) -> str | None:
+    """Lab 7: what is wrong with Joe's entry for the list's ``local:`` section (None when right)."""
+    from . import gitops, quantize
+
+    if not isinstance(entry, dict) or set(entry) != {"name", "model", "stands_in_for"}:
+        return "joes_model is a dict with exactly three keys: 'name', 'model' and 'stands_in_for'"
+    if not gitops.DNS_LABEL.match(str(entry["name"])):
+        return f"{entry['name']!r} cannot be a model name: a DNS label (a-z, 0-9 and '-', no dots)"
+    if entry["name"] in listed:
+        return f"{entry['name']!r} is listed already: each model is served once, under its own name"
+    model = str(entry["model"])
+    if model == "parasol-tiny":
+        return "parasol-tiny is served already: the stand-in is another model, the tiny model's W8A8 copy"
+    scheme = model.removeprefix("parasol-tiny-")
+    if scheme == model or scheme not in quantize.SCHEMES:
+        return f"'model' is what serves it here: 'parasol-tiny-<scheme>' (schemes {', '.join(quantize.SCHEMES)})"
+    if not quantize.served_here(scheme):
+        return f"this CPU's vLLM cannot serve {model}: {quantize.serving_plan([scheme])[2]}"
+    if entry["stands_in_for"] not in cluster_models:
+        return f"'stands_in_for' names a model of the cluster's list: one of {cluster_models}"
+    if "llama" not in str(entry["stands_in_for"]):
+        return f"Joe asked for Llama, not {entry['stands_in_for']}"
+    return None
+
+
+def check_list_entry(entry, listed: list[str], cluster_models: list[str]) -> bool:
+    """Lab 7: Joe's model as one entry of the GitOps model list."""
+    if not check_done(entry, "joes_model", "Write Joe's entry as a dict."):
+        return False
+    return _mistake_or_success(list_entry_mistake(entry, listed, cluster_models),
+                               f"{entry.get('name')} ({entry.get('model')}) stands in for {entry.get('stands_in_for')}")

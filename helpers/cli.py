@@ -1,6 +1,6 @@
 """``python -m helpers``: the local platform, the tiny model, the labs.
 
-    python -m helpers up                 build the model if needed, serve it
+    python -m helpers up                 build the model if needed, serve the model list's `local:` models
     python -m helpers status [--json]    what runs where
     python -m helpers down               stop everything the workshop started
     python -m helpers run-labs --labs 0,1 --out DIR   (default DIR: <state dir>/run-labs)
@@ -44,16 +44,25 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     ensure_tiny_model()
     platform = get_platform(args.platform)
-    print(f"starting {DEFAULT_DEPLOYMENT} on the {platform.kind} platform (about a minute) ...", flush=True)
-    deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
-    print(f"ready: {deployment.name} at {deployment.endpoint}")
-    print(f"try:   curl -s {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
-          f"-d '{{\"model\": \"{deployment.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
-    if platform.kind == "local":
-        from .maas import start_gateway
+    if platform.kind != "local":  # on a cluster the GitOps controller serves the list
+        print(f"starting {DEFAULT_DEPLOYMENT} on the {platform.kind} platform (about a minute) ...", flush=True)
+        deployment = platform.deploy(MODEL_NAME, DEFAULT_DEPLOYMENT, port=args.port)
+        print(f"ready: {deployment.name} at {deployment.endpoint}")
+        return 0
+    from . import gitops
+    from .maas import start_gateway
 
-        gateway = start_gateway(platform)
-        print(f"ready: the MaaS gateway at {gateway.url} (models {', '.join(gateway.models)}; keys from Lab 5)")
+    model_list = Path(args.model_list) if getattr(args, "model_list", None) else None
+    print(f"serving the `local:` models of {model_list or gitops.committed_list()} (about a minute each) ...",
+          flush=True)
+    rows = gitops.reconcile(platform, model_list, port=args.port)
+    for row in rows:
+        print(f"  {row['model']:24} {row['action']}")
+    first = platform.get(rows[0]["model"])
+    print(f"try:   curl -s {first.endpoint}/chat/completions -H 'Content-Type: application/json' "
+          f"-d '{{\"model\": \"{first.name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is 30 + 12?\"}}]}}'")
+    gateway = start_gateway(platform)
+    print(f"ready: the MaaS gateway at {gateway.url} (models {', '.join(gateway.models)}; keys from Lab 5)")
     return 0
 
 
@@ -326,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("config", help="print the settings").set_defaults(func=cmd_config)
     sub.add_parser("build-model", help="build the tiny model (cached)").set_defaults(func=cmd_build_model)
-    up = sub.add_parser("up", help="serve the default model")
-    up.add_argument("--port", type=int, default=None, help="port for the model server (default: a free one)")
+    up = sub.add_parser("up", help="serve the models of the GitOps list (manifests/models.yaml, `local:`)")
+    up.add_argument("--port", type=int, default=None, help="port for the list's first model (default: a free one)")
+    up.add_argument("--model-list", default=None, help="another copy of the model list (default: manifests/models.yaml)")
     up.set_defaults(func=cmd_up)
     workshop = sub.add_parser("workshop", help="up, then JupyterLab on Lab 0 (make workshop)")
     workshop.set_defaults(func=cmd_workshop, port=None, platform=None)

@@ -38,6 +38,15 @@ def start_gateway(platform: Platform | None = None) -> Gateway | ClusterGateway:
     return proxy.start_gateway([d for d in platform.list() if d.ready])
 
 
+def gateway_url(platform: Platform | None = None) -> str | None:
+    """The URL applications were given for the gateway (locally kept across restarts; on a cluster the shared
+    gateway's), None before the local gateway's first start."""
+    platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        return platform.shared_gateway().url
+    return proxy.known_url()
+
+
 def stop_gateway(gateway: Gateway | ClusterGateway | None = None) -> list[str]:
     """Stop the local gateway and its PostgreSQL (keys and ledger stay on disk); returns what stopped.
     Only processes on this machine are ever stopped: the shared gateway in a cluster never is (given one,

@@ -79,6 +79,13 @@ def render_config(deployments: list[Deployment], prices: Mapping[str, price_tabl
     }
 
 
+def known_url() -> str | None:
+    """The URL the gateway was given (None before its first start): its port is kept in the state folder, so a
+    restart (a new model list) keeps the URL every application already has."""
+    path = _folder() / "port"
+    return f"http://{get_settings().host}:{int(path.read_text())}/v1" if path.is_file() else None
+
+
 def running_gateway() -> Gateway | None:
     record = processes.live_record(_record_path())
     return Gateway(record["url"], tuple(record["models"]), record["pid"]) if record else None

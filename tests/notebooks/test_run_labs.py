@@ -184,3 +184,12 @@ def test_lab4_modelcar_is_reproducible_and_served_by_uri(summary):
     assert lab4["image_digest"].startswith("sha256:") and lab4["image_mb"] > 1
     assert lab4["answer"] and lab4["deploy_by_uri_seconds"] > 0
     assert lab4["errors_caught"] == ["image without /models", "unknown tag", "wrong password"]
+
+
+def test_lab7_a_model_added_to_the_list_is_served_behind_the_same_url(summary):
+    lab7 = figures(summary, "lab07")
+    assert lab7["added_model"] == "parasol-tiny-w8a8" and lab7["stands_in_for"] == "llama-3-1-8b-instruct"
+    assert lab7["same_gateway_url"] is True
+    assert {"parasol-tiny", "parasol-tiny-w8a8"} <= set(lab7["gateway_models"]) and lab7["joe_answer"]
+    assert lab7["local_models"] == ["parasol-tiny", "parasol-tiny-w8a8"] and lab7["copies_per_model"] == 1
+    assert set(lab7["sla_ttft_p95_ms"]) == set(lab7["local_models"]) and all(v > 0 for v in lab7["sla_ttft_p95_ms"].values())
