@@ -14,6 +14,7 @@ import math
 import numbers
 import os
 
+import numpy as np
 import pandas as pd
 
 from . import kserve
@@ -236,6 +237,37 @@ def check_tokens_by_application(answer, expected: pd.DataFrame) -> bool:
     return _mistake_or_success(tokens_by_application_mistake(answer, expected),
                                f"{len(answer)} applications, heaviest first: {top} with "
                                f"{expected.loc[top, 'tokens'] / 1e6:,.0f} M tokens")
+
+
+def team_bill_mistake(answer, live: pd.DataFrame) -> str | None:
+    """Lab 6: what differs between the attendee's bill per team and the ledger's ``cost_usd`` summed per team,
+    heaviest first; None if nothing."""
+    if not isinstance(answer, pd.Series):
+        return (f"team_bill should be a Series indexed by team (live.groupby(...)[column].sum()), "
+                f"got a {type(answer).__name__}")
+    if answer.index.name != "team":
+        return f"your bill is indexed by {answer.index.name!r}: group by team"
+    for column, what in [("cost_usd", None), ("tokens", "tokens"), ("completion_tokens", "completion tokens"),
+                         ("prompt_tokens", "prompt tokens")]:
+        sums = live.groupby("team")[column].sum()
+        if set(answer.index) == set(sums.index) and np.allclose(answer.sort_index(), sums.sort_index()):
+            if what:
+                return f"that sums {what}, not dollars: the gateway priced every row in cost_usd"
+            break
+    else:
+        return "the sums differ from the ledger's: sum cost_usd over every row of each team (no filter)"
+    if not answer.is_monotonic_decreasing:
+        return "the sums are right, the order is not: heaviest first (sort_values(ascending=False))"
+    return None
+
+
+def check_team_bill(answer, live: pd.DataFrame) -> bool:
+    """Lab 6: the bill per team, one groupby over the live ledger."""
+    if not check_done(answer, "team_bill", "Group `live` by team and sum a column."):
+        return False
+    return _mistake_or_success(team_bill_mistake(answer, live),
+                               f"{len(answer)} team(s); {answer.index[0]} pays ${answer.iloc[0]:.6f} "
+                               f"of ${answer.sum():.6f}")
 
 
 def _gpu_mistake(resources: dict, gpu: str) -> str | None:

@@ -229,3 +229,30 @@ def test_the_right_recipe_passes(capsys):
 ])
 def test_a_wrong_recipe_says_what_differs(recipe, hint):
     assert hint in checks.w4a16_recipe_mistake(recipe)
+
+
+LIVE = pd.DataFrame({"team": ["blue", "blue", "red", "green"], "cost_usd": [0.5, 0.25, 1.0, 0.125],
+                     "tokens": [10, 40, 5, 100], "prompt_tokens": [6, 30, 3, 60], "completion_tokens": [4, 10, 2, 40],
+                     "user_name": ["ann", "bob", "cy", "di"]})
+
+
+def test_the_right_team_bill_passes(capsys):
+    right = LIVE.groupby("team")["cost_usd"].sum().sort_values(ascending=False)
+    assert checks.check_team_bill(right, LIVE) is True
+    assert "red pays $1.000000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (LIVE.groupby("team")[["cost_usd"]].sum(), "a Series indexed by team"),
+    (LIVE.groupby("user_name")["cost_usd"].sum(), "group by team"),
+    (LIVE.groupby("team")["tokens"].sum().sort_values(ascending=False), "sums tokens, not dollars"),
+    (LIVE.groupby("team")["completion_tokens"].sum(), "sums completion tokens"),
+    (LIVE[LIVE["cost_usd"] > 0.2].groupby("team")["cost_usd"].sum(), "the sums differ"),
+    (LIVE.groupby("team")["cost_usd"].sum(), "the order is not"),
+])
+def test_a_wrong_team_bill_says_what_differs(answer, hint):
+    assert hint in checks.team_bill_mistake(answer, LIVE)
+
+
+def test_no_team_bill_yet_is_not_yet(capsys):
+    assert checks.check_team_bill(None, LIVE) is False
