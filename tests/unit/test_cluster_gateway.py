@@ -14,7 +14,6 @@ import base64
 import copy
 import http.server
 import json
-import threading
 
 import pytest
 from kubernetes.client import ApiClient
@@ -27,6 +26,7 @@ from helpers.cluster import gateway as cluster_gateway
 from helpers.cluster import manifests
 from helpers.errors import ClusterError, ClusterForbiddenError, ServerStartError
 from helpers.platform import KubernetesPlatform, OpenShiftPlatform
+from tests.unit.local_servers import serving
 
 NS = "maas-models"
 HASHED = "maas-gateway-secrets-4942bff5h5"  # a hashed name, as an overlay may give it: always read from the Deployment
@@ -149,10 +149,8 @@ def liveness_server():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture

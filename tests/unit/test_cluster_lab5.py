@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from helpers.cluster import manifests
 from helpers.errors import PlatformError, WorkshopError
 from helpers.platform import Deployment, KubernetesPlatform, OpenShiftPlatform
 from helpers.settings import get_settings
+from tests.unit.local_servers import serving
 from tests.unit.test_cluster_gateway import NS, READY, FakeApi, connection, with_status
 
 
@@ -68,10 +68,8 @@ def litellm_like():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def test_on_a_cluster_the_direct_leg_is_the_model_call_the_gateway_timed(litellm_like):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import socket
 import socketserver
-import threading
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -21,6 +20,7 @@ from helpers.cluster import ledger, manifests
 from helpers.errors import ClusterConfigError, ClusterError, ClusterForbiddenError
 from helpers.platform import KubernetesPlatform, OpenShiftPlatform
 from helpers.settings import get_settings
+from tests.unit.local_servers import serving
 from tests.unit.test_cluster_gateway import NS, READY, FakeApi, api_status, connection
 
 PASSWORD = "pg-not-a-real-password-42"
@@ -91,9 +91,8 @@ def echo_port():
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(server) as port:
+        yield port
 
 
 @pytest.fixture
