@@ -82,7 +82,8 @@ def load_model_list(path: Path | None = None) -> ModelList:
         shared.append(ModelDeployment(entry["name"], uri, namespace, int(entry.get("max_model_len", 8192)),
                                       L4Profile(), entry.get("display_name", "")))
     kind = tuple(ModelDeployment(e["name"], e["modelcar"], namespace, int(e.get("max_model_len", 2048)), CPU_PROFILE,
-                                 e.get("display_name", ""), extra_args=("--dtype=float32", "--enforce-eager"))
+                                 e.get("display_name", ""),
+                                 extra_args=(f"--dtype={e.get('dtype', 'float32')}", "--enforce-eager"))
                  for e in data.get("kind") or [])
     return ModelList(namespace, tuple(shared), kind)
 
