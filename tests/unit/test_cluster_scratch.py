@@ -134,3 +134,20 @@ def test_forbidden_reads_and_a_refused_port_forward_name_the_verb(laptop):
         synthetic.fresh_database("synthetic", platform(ScratchApi(secret=403)))
     with pytest.raises(ClusterForbiddenError, match="may not create pods/portforward \\(maas-scratch-postgres-0\\)"):
         synthetic.fresh_database("synthetic", platform(ScratchApi(refuse_tunnel=403)))
+
+
+def test_the_scratch_pod_fits_the_attendee_quota():
+    """A ResourceQuota on requests.cpu, requests.memory and limits.memory refuses a pod that leaves one unset."""
+    from kubernetes.utils import parse_quantity
+
+    objects = manifests.attendee_objects("ada", NS)
+    hard = next(o for o in objects if o["kind"] == "ResourceQuota")["spec"]["hard"]
+    statefulset = next(o for o in objects if o["kind"] == "StatefulSet")
+    assert statefulset["metadata"]["name"] == manifests.SCRATCH_NAME and statefulset["spec"]["replicas"] == 1
+    pod = statefulset["spec"]["template"]["spec"]
+    assert all(v.get("emptyDir") for v in pod["volumes"])  # no PersistentVolumeClaim: a sample, made again
+    resources = pod["containers"][0]["resources"]
+    for key in ("requests.cpu", "requests.memory", "limits.memory"):
+        kind, resource = key.split(".")
+        assert parse_quantity(resources[kind][resource]) <= parse_quantity(hard[key]) / 4, key  # leaves room
+    assert pod["containers"][0]["image"] == manifests.POSTGRES_IMAGE  # the gateway's pinned image (by digest)
