@@ -19,7 +19,8 @@ from .gateway.store import LEDGER_COLUMNS
 from .prices import price_of
 
 APP_KINDS = ("chat", "summarizer", "code-assistant", "rag-search", "agent")
-__all__ = ["CompanyProfile", "MONTH_END", "expected_requests", "synthetic_month", "load_into_postgres"]
+__all__ = ["CompanyProfile", "MONTH_END", "expected_requests", "synthetic_month", "fresh_database",
+           "load_into_postgres"]
 
 
 def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
@@ -72,8 +73,21 @@ def synthetic_month(profile: CompanyProfile = CompanyProfile(), days: int = 30,
     return frame.sort_values("ts", ignore_index=True)
 
 
-def load_into_postgres(frame: pd.DataFrame, database: str = "synthetic") -> str:
-    """Load the month into a fresh database of its own, with the gateway's schema; returns its DSN.
+def fresh_database(database: str, platform=None) -> str:
+    """An empty database for the month, its DSN: in the local PostgreSQL; on a cluster platform in the scratch
+    PostgreSQL of the attendee's namespace (a workbench has no server of its own)."""
+    from .gateway import postgres
+    from .platform import KubernetesPlatform, get_platform
+
+    platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        return platform.scratch_database(database)
+    postgres.drop_database(database)
+    return postgres.create_database(database)
+
+
+def load_into_postgres(frame: pd.DataFrame, database: str = "synthetic", platform=None) -> str:
+    """Load the month into a fresh database of its own (``fresh_database``), with the gateway's schema; its DSN.
 
     The database is made anew (``store.init_schema``: the gateway's migrations) and filled like a
     restore (``usage.bulk_load``: rows copied in, the hourly and monthly rollups computed once from
@@ -83,11 +97,10 @@ def load_into_postgres(frame: pd.DataFrame, database: str = "synthetic") -> str:
     VACUUM FREEZE sets the rows' hint bits now, so the first analysis does not pay for it; ANALYZE
     gives the planner the rollups' statistics.
     """
-    from .gateway import postgres, store
+    from .gateway import store
     from .usage import ROLLED_UP_TABLES, bulk_load
 
-    postgres.drop_database(database)
-    dsn = postgres.create_database(database)
+    dsn = fresh_database(database, platform)
     store.init_schema(dsn)
     with store.connect(dsn) as conn:
         for table in ROLLED_UP_TABLES:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A kind cluster for the workshop's cluster path, for people with Docker (or Podman): KServe in raw
 # (standard) deployment mode with ModelCars, metrics-server, a local registry, the tiny model as a ModelCar,
-# and manifests/overlays/kind applied. No GPU: vLLM's CPU image serves the tiny model.
+# and manifests/overlays/kind applied. No GPU: vLLM's CPU image serves the tiny model and its W8A8 copy.
 #
 #   bash scripts/kind-setup.sh            create (or reuse) the cluster "maas" and deploy
 #   bash scripts/kind-setup.sh --delete   delete the cluster and the registry
@@ -116,14 +116,19 @@ k apply -f "https://github.com/kubernetes-sigs/metrics-server/releases/download/
 k patch deployment metrics-server -n kube-system --type=json \
   -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
 
-step "the tiny model as a ModelCar: localhost:${REGISTRY_PORT}/modelcars/parasol-tiny:v1"
+step "the tiny model and its W8A8 copy as ModelCars: localhost:${REGISTRY_PORT}/modelcars/parasol-tiny{,-w8a8}:v1"
+# manifests/models.yaml's kind list. W8A8 (Lab 2's copy, made here in seconds when absent) is the scheme vLLM's CPU
+# image serves on every x86 CPU (helpers/quantize.py); W4A16 needs AVX-512 there.
 "$PYTHON" - <<PY
 from helpers.models import ensure_tiny_model
 from helpers.modelcar import build_modelcar
-info = ensure_tiny_model()
-build_modelcar(info.path, "$STATE/parasol-tiny-oci", "v1")
+from helpers.quantize import quantized_tiny_model
+build_modelcar(ensure_tiny_model().path, "$STATE/parasol-tiny-oci", "v1")
+build_modelcar(quantized_tiny_model("w8a8"), "$STATE/parasol-tiny-w8a8-oci", "v1")
 PY
-skopeo copy --dest-tls-verify=false "oci:$STATE/parasol-tiny-oci:v1" "docker://localhost:${REGISTRY_PORT}/modelcars/parasol-tiny:v1"
+for model in parasol-tiny parasol-tiny-w8a8; do
+  skopeo copy --dest-tls-verify=false "oci:$STATE/${model}-oci:v1" "docker://localhost:${REGISTRY_PORT}/modelcars/${model}:v1"
+done
 
 step "the gateway image (images/Containerfile.gateway)"
 "$ENGINE" build -f "$ROOT/images/Containerfile.gateway" -t "localhost:${REGISTRY_PORT}/maas-workshop/gateway:0.1.0" "$ROOT"

@@ -10,7 +10,8 @@ their source and checks that these rules allow exactly those calls, so a new cal
 without a call) fails the test.
 
 In their own namespace the attendee is ``admin`` (they deploy models there). What the helpers themselves do
-there (``OWN_NAMESPACE_MODULES``: the lab's figures, for the instructor's report; their scoped admin key) is
+there (``OWN_NAMESPACE_MODULES``: the lab's figures, for the instructor's report; their scoped admin key; Lab 6's
+scratch PostgreSQL) is
 granted again by its own Role, ``own_namespace_rules``, checked the same way: the helpers keep working if
 ``admin`` is narrowed. Every Role is bound to the attendee and to the service accounts of their namespace (the
 workbench's, see ``helpers.cluster.manifests.attendee_subjects``).
@@ -18,7 +19,8 @@ workbench's, see ``helpers.cluster.manifests.attendee_subjects``).
 from __future__ import annotations
 
 ATTENDEE_MODULES = ("helpers/cluster/gateway.py", "helpers/cluster/ledger.py")
-OWN_NAMESPACE_MODULES = ("helpers/cluster/results.py", "helpers/cluster/credentials.py")
+OWN_NAMESPACE_MODULES = ("helpers/cluster/results.py", "helpers/cluster/credentials.py", "helpers/cluster/scratch.py",
+                         "helpers/cluster/ledger.py")  # the scratch PostgreSQL's port-forward is the ledger's
 
 
 def rule(group: str, resource: str, verbs: list[str], names: list[str] | None = None) -> dict:
@@ -45,13 +47,17 @@ def attendee_rules() -> list[dict]:
 
 
 def own_namespace_rules() -> list[dict]:
-    """The Role ``maas-attendee-results`` in the attendee's namespace: the lab's figures, server-side applied, and
-    the attendee's scoped admin key."""
+    """The Role ``maas-attendee-results`` in the attendee's namespace: the lab's figures, server-side applied, the
+    attendee's scoped admin key, and Lab 6's scratch PostgreSQL (its Secret, its pod, a port-forward to it)."""
     from .credentials import SECRET
+    from .manifests import SCRATCH_POD, SCRATCH_SECRET
     from .results import NAME
 
     return [
         rule("", "configmaps", ["patch"], [NAME]),  # server-side apply of the results ConfigMap
         rule("", "configmaps", ["create"]),  # the first apply creates it (a create cannot be limited by name)
-        rule("", "secrets", ["get"], [SECRET]),  # the attendee's scoped admin key (Labs 5 and 6)
+        rule("", "secrets", ["get"], [SECRET, SCRATCH_SECRET]),  # the scoped admin key; the scratch server's DSN
+        rule("", "pods", ["get"], [SCRATCH_POD]),  # is the scratch PostgreSQL running (Lab 6)
+        # the synthetic month from a laptop: a WebSocket upgrade (GET), authorized as `create` too since 1.35
+        rule("", "pods/portforward", ["create", "get"], [SCRATCH_POD]),
     ]

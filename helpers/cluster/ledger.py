@@ -77,10 +77,12 @@ def _pump(source, target) -> None:
 
 @dataclass
 class PortForward:
-    """127.0.0.1:<port> on this machine to the PostgreSQL pod, one API-server tunnel per connection."""
+    """127.0.0.1:<port> on this machine to a PostgreSQL pod (the gateway's by default; the attendee's scratch one
+    for Lab 6's synthetic month), one API-server tunnel per connection."""
 
     connection: kube.Connection = field(repr=False)
     namespace: str
+    pod: str = POSTGRES_POD
     dsn: str = field(default="", repr=False)  # on 127.0.0.1, with the credentials: never shown
     listener: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)), repr=False)
 
@@ -94,11 +96,11 @@ class PortForward:
         from kubernetes.stream import portforward
 
         try:
-            forward = portforward(self.connection.core.connect_get_namespaced_pod_portforward, POSTGRES_POD,
+            forward = portforward(self.connection.core.connect_get_namespaced_pod_portforward, self.pod,
                                   self.namespace, ports=str(POSTGRES_PORT))
         except ApiException as exc:
             raise kube.explain(handshake_status(exc), str(exc.body or exc.reason), "create",
-                               f"pods/portforward ({POSTGRES_POD})", self.namespace) from exc
+                               f"pods/portforward ({self.pod})", self.namespace) from exc
         return forward.socket(POSTGRES_PORT)
 
     def _serve(self) -> None:
@@ -117,7 +119,7 @@ class PortForward:
 
     def start(self) -> "PortForward":
         self.tunnel().close()  # one tunnel now: a refusal is an error here, not a lost connection later
-        threading.Thread(target=self._serve, name=f"ledger port-forward :{self.port}", daemon=True).start()
+        threading.Thread(target=self._serve, name=f"{self.pod} port-forward :{self.port}", daemon=True).start()
         return self
 
     def close(self) -> None:

@@ -20,7 +20,8 @@ from typing import Protocol
 
 from . import credentials
 from .labels import COMPONENT, OWNER, PART_OF, SHARED, SHARED_OWNER, WORKSHOP, label_value, owner_selector
-from .manifests import attendee_objects
+from . import scratch
+from .manifests import SCRATCH_COMPONENT, SCRATCH_SECRET, attendee_objects
 
 FIELD_MANAGER = "maas-workshop-instructor"
 
@@ -45,7 +46,7 @@ SERVING_RUNTIME = Kind("serving.kserve.io/v1alpha1", "ServingRuntime")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding")
 
 RESET_KINDS = (INFERENCE_SERVICE, DEPLOYMENT, SERVICE, CONFIG_MAP, SECRET)  # what an attendee makes while working
-KEPT_COMPONENTS = {"namespace", "attendee"}  # the namespace, its RoleBinding and ResourceQuota
+KEPT_COMPONENTS = {"namespace", "attendee", SCRATCH_COMPONENT}  # the namespace, its RBAC and quota, Lab 6's scratch DB
 
 
 class RoomAPI(Protocol):
@@ -146,13 +147,25 @@ def delete(api: RoomAPI, targets: list[Target]) -> None:
 
 
 def provision(api: RoomAPI, attendee: str, gateway_namespace: str = "maas-models") -> list[str]:
-    """The attendee's namespace, RoleBinding and ResourceQuota, and in the gateway's namespace the attendee Role
-    and its binding (what Labs 5 and 6 read there), server-side applied (idempotent)."""
+    """The attendee's namespace, RoleBinding and ResourceQuota, their scratch PostgreSQL (and its Secret, made once),
+    and in the gateway's namespace the attendee Role and its binding (what Labs 5 and 6 read there), server-side
+    applied (idempotent)."""
     applied = []
     for obj in attendee_objects(attendee, namespace_of(attendee), gateway_ns=gateway_namespace):
         api.apply(obj)
         applied.append(f"{obj['kind']} {obj['metadata'].get('namespace', '-')}/{obj['metadata']['name']}")
-    return applied
+    return applied + scratch_secret(api, attendee)
+
+
+def scratch_secret(api: RoomAPI, attendee: str) -> list[str]:
+    """The scratch PostgreSQL's Secret (a generated password), unless it is there already (run twice: the same)."""
+    ns = namespace_of(attendee)
+    present = [o for o in api.list(SECRET, ns, f"{owner_selector(attendee)},{COMPONENT}={SCRATCH_COMPONENT}")
+               if o["metadata"]["name"] == SCRATCH_SECRET and is_workshops(o, attendee)]
+    if present:
+        return []
+    api.apply(scratch.secret_object(attendee, ns))
+    return [f"Secret {ns}/{SCRATCH_SECRET}"]
 
 
 def scope_of(attendee: str) -> str:

@@ -201,6 +201,22 @@ def create_database(name: str) -> str:
     return postgres.dsn(name)
 
 
+def database_dsn(server_dsn: str, name: str) -> Dsn:
+    """The same server and login as ``server_dsn`` (a key=value string or a URI), another database."""
+    return Dsn(psycopg.conninfo.make_conninfo(server_dsn, dbname=name))
+
+
+def recreate_database(server_dsn: str, name: str) -> Dsn:
+    """Drop database ``name`` (if there) and create it anew on the server ``server_dsn`` logs into; its DSN.
+    For a scratch server (the cluster's, Lab 6's synthetic month); never the gateway's database."""
+    if name in (DATABASE, "postgres"):
+        raise PlatformError(f"refusing to recreate {name!r}: pick another name for a scratch database")
+    with psycopg.connect(database_dsn(server_dsn, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database_dsn(server_dsn, name)
+
+
 def stop_postgres(timeout_s: float = 30.0) -> bool:
     """Fast shutdown (clients disconnected, data flushed); True when it was running."""
     was_running = processes.live_record(_record_path()) is not None

@@ -392,6 +392,13 @@ class KubernetesPlatform(Platform):
 
         return ledger.ledger_dsn(self.connection, self.settings.gateway_namespace, self.openshift)
 
+    def scratch_database(self, name: str) -> str:
+        """Database ``name`` made anew on the scratch PostgreSQL of this attendee's namespace (Lab 6's synthetic
+        month): by its Service from a workbench, through a port-forward from a laptop."""
+        from ..cluster import scratch
+
+        return scratch.fresh_database(self.connection, self.namespace, name, self.openshift)
+
     def gateway_url(self) -> str:
         """The gateway's OpenAI base URL from here: in a pod its Service, else its Route (OpenShift) or
         MAAS_CLUSTER_GATEWAY_URL (a port-forward)."""

@@ -164,8 +164,10 @@ def test_the_attendee_is_bound_to_that_role_only_in_the_gateways_namespace(atten
 # -- the attendee's own namespace: the labs' figures (helpers.cluster.results) ---------------------------
 
 def test_the_results_calls_are_read_from_the_source_and_an_apply_needs_create_too():
-    assert own_namespace_calls() == {("", "configmaps", "patch"), ("", "configmaps", "create"),
-                                     ("", "secrets", "get")}  # the figures; the attendee's scoped admin key
+    assert own_namespace_calls() == {("", "configmaps", "patch"), ("", "configmaps", "create"),  # the figures
+                                     ("", "secrets", "get"),  # the scoped admin key; the scratch server's DSN
+                                     ("", "pods", "get"), ("", "pods/portforward", "get"),  # Lab 6's scratch
+                                     ("", "pods/portforward", "create")}  # PostgreSQL, from a laptop
     merge = api_calls("connection.core.patch_namespaced_config_map(name, ns, body)")  # a plain patch
     assert merge == {("", "configmaps", "patch")}
     applied = api_calls('connection.core.patch_namespaced_config_map(name, ns, body, '
@@ -180,7 +182,11 @@ def test_the_attendee_role_in_their_namespace_allows_exactly_what_the_results_do
     patch = next(r for r in role["rules"] if r["verbs"] == ["patch"])
     assert patch["resourceNames"] == [cluster_results.NAME]  # the one ConfigMap; a create cannot be named
     secret = next(r for r in role["rules"] if r["resources"] == ["secrets"])
-    assert secret["verbs"] == ["get"] and secret["resourceNames"] == [credentials.SECRET]  # that Secret alone
+    assert secret["verbs"] == ["get"] and secret["resourceNames"] == [credentials.SECRET, manifests.SCRATCH_SECRET]
+    pod_rules = [r for r in role["rules"] if r["resources"][0].startswith("pods")]
+    assert pod_rules and all(r["resourceNames"] == [manifests.SCRATCH_POD] for r in pod_rules)  # that pod alone
+    made = {(o["kind"], o["metadata"]["name"]) for o in attendee_template if o["metadata"].get("namespace") == "maas-attendee"}
+    assert {("StatefulSet", manifests.SCRATCH_POD.rsplit("-", 1)[0]), ("Service", manifests.SCRATCH_NAME)} <= made
     binding = next(o for o in attendee_template if o["kind"] == "RoleBinding"
                    and o["roleRef"]["name"] == manifests.RESULTS_ROLE)
     assert binding["metadata"]["namespace"] == "maas-attendee"

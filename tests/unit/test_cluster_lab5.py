@@ -122,3 +122,28 @@ def test_lab6_measures_straight_at_the_model_here_and_through_the_gateway_on_a_c
     assert "maas-gateway.apps.example" in command and "refused" not in command and "sk-maas" not in command
     assert "sk-maas-attendee" in guidellm_env(route[1]).values()
     assert maas.bench_route(Gateway("http://127.0.0.1:4000/v1", (shared.name,), 1), "sk-maas-attendee") is None
+
+
+def test_on_kind_lab5_finds_the_tiny_model_and_its_w8a8_copy():
+    """kind's gateway (the Deployment its overlay renders from the `kind:` list) routes two models: Lab 5 runs."""
+    kind_models = manifests.load_model_list().kind
+    deployment = next(o for o in manifests.gateway_objects(NS, kind_models) if o["kind"] == "Deployment")
+    platform = KubernetesPlatform(connection=connection(FakeApi([{**deployment, "metadata": {
+        **deployment["metadata"], "generation": 2}, "status": READY}])))
+    models = maas.lab_models(platform)
+    assert list(models) == ["parasol-tiny", "parasol-tiny-w8a8"]
+    assert models["parasol-tiny-w8a8"].endpoint == \
+        "http://parasol-tiny-w8a8-predictor.maas-models.svc.cluster.local:8080/v1"
+
+
+def test_kind_setup_builds_and_pushes_a_modelcar_for_every_model_of_the_kind_list():
+    import re
+
+    script = (get_settings().root / "scripts" / "kind-setup.sh").read_text()
+    names = [m.storage_uri.rsplit("/", 1)[1].removesuffix(":v1") for m in manifests.load_model_list().kind]
+    assert [m.storage_uri for m in manifests.load_model_list().kind] == \
+        [f"oci://{manifests.KIND_REGISTRY}/modelcars/{name}:v1" for name in names]
+    built = re.findall(r'build_modelcar\(.*, "\$STATE/([a-z0-9-]+)-oci", "v1"\)', script)
+    pushed = re.search(r"for model in ([a-z0-9 -]+); do\n.*docker://localhost:\$\{REGISTRY_PORT\}/modelcars/"
+                       r"\$\{model\}:v1", script).group(1).split()
+    assert built == pushed == names

@@ -193,7 +193,16 @@ def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
                                              "RoleBinding maas-dave/maas-attendee-results",
                                              "Role maas-models/maas-attendee",
                                              "RoleBinding maas-models/maas-attendee-dave",
+                                             "StatefulSet maas-dave/maas-scratch-postgres",  # Lab 6's synthetic
+                                             "Service maas-dave/maas-scratch-postgres",  # month's PostgreSQL
+                                             "Secret maas-dave/maas-scratch-postgres",  # its generated password
                                              "Secret maas-dave/maas-gateway-admin"]  # their scoped admin key
+    scratch = next(o for o in r.cluster.objects if o["kind"] == "Secret"
+                   and o["metadata"]["name"] == "maas-scratch-postgres" and o["metadata"]["namespace"] == "maas-dave")
+    password = scratch["stringData"]["POSTGRESQL_ADMIN_PASSWORD"]
+    assert len(password) >= 32 and scratch["stringData"]["MAAS_SCRATCH_DSN"] == \
+        f"postgresql://postgres:{password}@maas-scratch-postgres.maas-dave.svc.cluster.local:5432/postgres"
+    assert password not in repr(first)  # never in what provision reports
     secret = next(o for o in r.cluster.objects if o["kind"] == "Secret" and o["metadata"]["name"] == "maas-gateway-admin"
                   and o["metadata"]["namespace"] == "maas-dave")
     assert secret["stringData"] == {"MAAS_ADMIN_KEY": "sk-scope-fixture-dave-1"} and admin.scopes == {"dave": 1, "alice": 1}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import kserve
+from helpers import kserve, quantize
 from helpers.cluster import manifests, validate
 from helpers.cluster.labels import SHARED
 from helpers.settings import get_settings
@@ -73,9 +73,16 @@ def test_kind_serves_the_tiny_model_on_the_cpu_image(rendered):
     objects = rendered["overlays/kind"]
     runtime = _find(objects, "ServingRuntime")["spec"]["containers"][0]
     assert runtime["image"] == kserve.VLLM_CPU_IMAGE and "--model=/mnt/models" in runtime["args"]
-    isvc = _find(objects, "InferenceService")
-    assert isvc["metadata"]["name"] == "parasol-tiny"
-    assert "nvidia.com/gpu" not in isvc["spec"]["predictor"]["model"]["resources"]["limits"]
+    isvcs = {o["metadata"]["name"]: o["spec"]["predictor"]["model"] for o in objects if o["kind"] == "InferenceService"}
+    assert list(isvcs) == ["parasol-tiny", "parasol-tiny-w8a8"]  # Lab 5's two models: the tiny one, its W8A8 copy
+    assert all("nvidia.com/gpu" not in model["resources"]["limits"] for model in isvcs.values())
+    assert "--dtype=float32" in isvcs["parasol-tiny"]["args"]
+    # W8A8 runs in the dtype its scheme needs on vLLM's CPU image (float32 kills that engine)
+    assert f"--dtype={quantize.get_scheme('w8a8').cpu_dtype}" in isvcs["parasol-tiny-w8a8"]["args"]
+    assert isvcs["parasol-tiny-w8a8"]["storageUri"] == "oci://localhost:5001/modelcars/parasol-tiny-w8a8:v1"
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and "litellm.yaml" in o.get("data", {}))
+    routed = [m["model_name"] for m in yaml.safe_load(config["data"]["litellm.yaml"])["model_list"]]
+    assert routed == list(isvcs)  # the kind gateway routes both
     assert _find(objects, "Deployment", "maas-gateway")["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "localhost:5001/maas-workshop/gateway:0.1.0"
 
