@@ -27,17 +27,22 @@ READ_ONLY = "-c default_transaction_read_only=on"
 
 
 # -- pure functions (tested without a cluster) ----------------------------------------------------------------
-def local_dsn(cluster_dsn: str, port: int) -> Dsn:
-    """The reader's DSN pointed at a port-forward on 127.0.0.1, its sessions read-only by default."""
+def at_local_port(cluster_dsn: str, port: int, no_login_hint: str, query: str = "") -> Dsn:
+    """A cluster DSN pointed at a port-forward on 127.0.0.1 (same login and database; ``query`` replaces its
+    options); ``no_login_hint`` says what to do when the DSN has no user and password."""
     parts = urlsplit(cluster_dsn)
     credentials = parts.netloc.rpartition("@")[0]
     if not credentials:
-        raise ClusterError(f"the {READER_SECRET} Secret's DSN has no user and password: regenerate it "
-                           "(`python -m helpers cluster-secrets`, then apply the manifests again)")
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"] + [("options", READ_ONLY)]
+        raise ClusterError(f"the DSN has no user and password: {no_login_hint}")
+    return Dsn(urlunsplit((parts.scheme, f"{credentials}@127.0.0.1:{port}", parts.path, query, "")))
+
+
+def local_dsn(cluster_dsn: str, port: int) -> Dsn:
+    """The reader's DSN pointed at a port-forward on 127.0.0.1, its sessions read-only by default."""
+    query = [(k, v) for k, v in parse_qsl(urlsplit(cluster_dsn).query) if k != "options"] + [("options", READ_ONLY)]
     # quote, not quote_plus: libpq decodes %20 in a URI, not +
-    address = f"{credentials}@127.0.0.1:{port}"
-    return Dsn(urlunsplit((parts.scheme, address, parts.path, urlencode(query, quote_via=quote), "")))
+    return at_local_port(cluster_dsn, port, f"regenerate the {READER_SECRET} Secret (`python -m helpers "
+                         "cluster-secrets`, then apply the manifests again)", urlencode(query, quote_via=quote))
 
 
 def pod_not_running(pod: dict) -> str | None:

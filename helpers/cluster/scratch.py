@@ -11,12 +11,13 @@ namespace (``access.own_namespace_rules``) allows exactly these calls.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import ClusterError
 from ..gateway.postgres import Dsn, recreate_database
 from . import client as kube
 from .labels import workshop_labels
+from . import ledger
 from .ledger import PortForward, pod_not_running
 from .manifests import POSTGRES_PORT, SCRATCH_COMPONENT, SCRATCH_NAME, SCRATCH_POD, SCRATCH_SECRET
 
@@ -41,12 +42,8 @@ def secret_object(attendee: str, namespace: str) -> dict:
 
 def at_local_port(cluster_dsn: str, port: int) -> Dsn:
     """The scratch DSN pointed at a port-forward on 127.0.0.1 (same login and database)."""
-    parts = urlsplit(cluster_dsn)
-    credentials = parts.netloc.rpartition("@")[0]
-    if not credentials:
-        raise ClusterError(f"the {SCRATCH_SECRET} Secret's DSN has no user and password: ask the instructor to "
-                           "provision your namespace again")
-    return Dsn(urlunsplit((parts.scheme, f"{credentials}@127.0.0.1:{port}", parts.path, parts.query, "")))
+    return ledger.at_local_port(cluster_dsn, port, f"the {SCRATCH_SECRET} Secret is damaged: ask the instructor "
+                                "to provision your namespace again", urlsplit(cluster_dsn).query)
 
 
 # -- through the API --------------------------------------------------------------------------------------------
@@ -56,34 +53,30 @@ def _not_provisioned(what: str, namespace: str) -> ClusterError:
                         f"--names <you>`); check that MAAS_NAMESPACE ({namespace}) is your own namespace.")
 
 
-def read_dsn(connection: kube.Connection, namespace: str) -> str:
-    """The superuser's DSN from the Secret (never stored, never printed)."""
+def _read(connection: kube.Connection, kind: str, name: str, namespace: str) -> dict:
+    """One object of the attendee's namespace as a plain dict (``kind``: secret or pod); missing: not provisioned."""
     from kubernetes.client.exceptions import ApiException
 
-    from .gateway import secret_value
-
+    read = {"secret": connection.core.read_namespaced_secret, "pod": connection.core.read_namespaced_pod}[kind]
     try:
-        found = connection.core.read_namespaced_secret(SCRATCH_SECRET, namespace)
+        return connection.api_client.sanitize_for_serialization(read(name, namespace))
     except ApiException as exc:
         if exc.status == 404:
-            raise _not_provisioned(f"Secret {SCRATCH_SECRET!r}", namespace) from exc
-        raise kube.explain(exc.status or 0, str(exc.body or exc.reason), "get", f"secrets/{SCRATCH_SECRET}",
+            raise _not_provisioned(f"{kind.capitalize() if kind == 'secret' else kind} {name!r}", namespace) from exc
+        raise kube.explain(exc.status or 0, str(exc.body or exc.reason), "get", f"{kind}s/{name}",
                            namespace) from exc
-    return secret_value(connection.api_client.sanitize_for_serialization(found), DSN_KEY)
+
+
+def read_dsn(connection: kube.Connection, namespace: str) -> str:
+    """The superuser's DSN from the Secret (never stored, never printed)."""
+    from .gateway import secret_value
+
+    return secret_value(_read(connection, "secret", SCRATCH_SECRET, namespace), DSN_KEY)
 
 
 def require_running(connection: kube.Connection, namespace: str, openshift: bool = False) -> None:
     """The scratch pod runs and is ready (else an error naming the commands that show why)."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        pod = connection.core.read_namespaced_pod(SCRATCH_POD, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise _not_provisioned(f"pod {SCRATCH_POD!r}", namespace) from exc
-        raise kube.explain(exc.status or 0, str(exc.body or exc.reason), "get", f"pods/{SCRATCH_POD}",
-                           namespace) from exc
-    why = pod_not_running(connection.api_client.sanitize_for_serialization(pod))
+    why = pod_not_running(_read(connection, "pod", SCRATCH_POD, namespace))
     if why:
         cli = "oc" if openshift else "kubectl"
         raise ClusterError(f"the scratch PostgreSQL in {namespace!r} cannot take the synthetic month: {why}. See "
