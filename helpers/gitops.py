@@ -120,8 +120,7 @@ def _deploy(platform: Platform, model: LocalModel, port: int | None) -> Deployme
     served, _, note = quantize.serving_plan([model.scheme])
     if not served:
         raise ModelListError(f"{model.name!r} ({model.model}) cannot be served on this machine. {note}")
-    return platform.deploy(quantize.quantized_tiny_model(model.scheme), model.name, port=port,
-                           dtype=quantize.get_scheme(model.scheme).cpu_dtype)
+    return quantize.deploy_quantized_tiny_model(platform, model.scheme, model.name, port=port)
 
 
 def _wanted_source(model: LocalModel) -> str:

@@ -81,8 +81,7 @@ def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, De
     models = {"parasol-tiny": platform.deploy(ensure_tiny_model().path, "parasol-tiny")}
     for scheme in served_schemes[:count - 1]:
         name = f"parasol-tiny-{scheme}"
-        models[name] = platform.deploy(quantize.quantized_tiny_model(scheme), name,
-                                       dtype=quantize.get_scheme(scheme).cpu_dtype)
+        models[name] = quantize.deploy_quantized_tiny_model(platform, scheme, name)
     return models
 
 

@@ -17,11 +17,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from safetensors import safe_open
 
 from .errors import WorkshopError
+
+if TYPE_CHECKING:
+    from .platform import Deployment, Platform
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,12 @@ def quantized_tiny_model(scheme_name: str = "w4a16", samples: int = 64) -> Path:
     out_dir = get_settings().state_dir / "quantized" / scheme_name
     if (out_dir / "workshop_quantization.json").is_file():
         return out_dir
+
+
+def deploy_quantized_tiny_model(platform: Platform, scheme_name: str, name: str, **options) -> Deployment:
+    """Serve the workshop model quantized with a scheme as ``name``, in the dtype this CPU serves it in."""
+    return platform.deploy(quantized_tiny_model(scheme_name), name, dtype=get_scheme(scheme_name).cpu_dtype,
+                           **options)
     examples = training_examples()
     calibration = [e.text for e in examples[:: len(examples) // samples]][:samples]
     quantize(ensure_tiny_model(show_progress=False).path, scheme_name, out_dir, calibration)

@@ -10,10 +10,10 @@ from helpers import reference
 from helpers.errors import WorkshopError
 from helpers.secretfiles import write_secret
 
-ADMIN_KEY = "sk-admin-Zq8P1vQyJ6m2xWbT0cR9uLkN3sHd"
-APP_KEY = "sk-maas-3JtNQw8XoYp6bV1cZr4LmKs9GhDe"
-PORTAL_TOKEN = "pt-K7wXp2Lq9RzVt4MnBc6YsJ1HfGdA"
-DB_PASSWORD = "Vb7Qk2Lp9XzRt4Wm"
+ADMIN_KEY = "sk-admin-not-a-real-key-fixture-0001"
+APP_KEY = "sk-maas-not-a-real-key-fixture-0002"
+PORTAL_TOKEN = "pt-not-a-real-token-fixture-0003"
+DB_PASSWORD = "not-a-real-password-0004"
 
 
 @pytest.fixture
