@@ -145,7 +145,7 @@ def cmd_run_labs(args: argparse.Namespace) -> int:
     labs = [int(n) for n in args.labs.split(",")] if args.labs else None
     parameters = dict(parse_parameter(text) for text in args.parameter)
     out = Path(args.out) if args.out else get_settings().state_dir / "run-labs"
-    summary = run_labs(labs, args.platform or "local", out, parameters, unsolved=args.unsolved)
+    summary = run_labs(labs, args.platform or "local", out, parameters, unsolved=args.unsolved, two_pass=args.two_pass)
     for lab in summary["labs"]:
         print(f"{lab['lab']}: {lab['status']} in {lab['seconds']:.0f} s  {json.dumps(lab['figures'])[:300]}")
         if lab["error"]:
@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a notebook parameter (a Python literal), e.g. -p SWEEP_SECONDS=4; repeatable")
     run.add_argument("--unsolved", action="store_true",
                      help="run the attendee's labs/ as handed out (TODOs unsolved): they must still run to the end")
+    run.add_argument("--two-pass", action="store_true",
+                     help="what CI runs: labs/ with each exercise run as handed out (checks say 'Not yet'), then solved")
     run.set_defaults(func=cmd_run_labs)
     make = sub.add_parser("make-labs", help="generate labs/ from solutions/")
     make.add_argument("--check", action="store_true", help="only report whether labs/ is stale")

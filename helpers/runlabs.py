@@ -2,6 +2,7 @@
 
     python -m helpers run-labs --labs 0,1 --platform local --out /tmp/labs
     python -m helpers run-labs --labs 1 --out /tmp/labs -p SWEEP_SECONDS=4   # override a parameter
+    python -m helpers run-labs --two-pass     # what CI runs: labs/ as handed out, each exercise then solved
 """
 from __future__ import annotations
 
@@ -75,11 +76,26 @@ def parse_parameter(text: str) -> tuple[str, object]:
         return name, value
 
 
+def two_pass_input(solution: Path, out_dir: Path) -> Path:
+    """The attendee's notebook of ``solution`` with each exercise run as handed out, then solved
+    (helpers/twopass.py), written next to the executed notebooks."""
+    import nbformat
+
+    from .twopass import two_pass_notebook
+
+    combined = two_pass_notebook(nbformat.read(labgen.lab_path(solution), as_version=4),
+                                 nbformat.read(solution, as_version=4))
+    path = out_dir / f"{solution.stem}.two-pass.ipynb"
+    nbformat.write(combined, path)
+    return path
+
+
 def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = CELL_TIMEOUT_S,
-            parameters: dict[str, object] | None = None) -> LabRun:
+            parameters: dict[str, object] | None = None, source: Path | None = None) -> LabRun:
     """Execute one notebook into out_dir; each cell gets ``cell_timeout_s``.
 
     ``parameters`` override the notebook's parameters cell (papermill), e.g. shorter measurements in CI.
+    ``source``: the file actually executed when it is not ``notebook`` itself (the two-pass notebook).
     """
     import papermill  # heavy import, only when running labs
 
@@ -90,7 +106,7 @@ def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 
     error = None
     try:
         papermill.execute_notebook(
-            str(notebook), str(executed), parameters={**(parameters or {}), "PLATFORM": platform},
+            str(source or notebook), str(executed), parameters={**(parameters or {}), "PLATFORM": platform},
             kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
             execution_timeout=cell_timeout_s,
         )
@@ -114,12 +130,15 @@ def check_platform(platform: str) -> None:
 
 
 def run_labs(labs: list[int] | None, platform: str, out_dir: Path,
-             parameters: dict[str, object] | None = None, unsolved: bool = False) -> dict:
+             parameters: dict[str, object] | None = None, unsolved: bool = False, two_pass: bool = False) -> dict:
     """Run the chosen labs in order; write and return ``out_dir/summary.json``.
 
     Solutions run with strict checks (a failed check raises). ``unsolved`` runs the attendee's labs/
     as handed out, TODOs left as they are: checks then say "not yet" and the lab must still run to its end.
+    ``two_pass`` runs labs/ with each exercise first as handed out, then solved (helpers/twopass.py).
     """
+    if unsolved and two_pass:
+        raise WorkshopError("choose --unsolved or --two-pass: the two-pass run already holds the unsolved exercises")
     check_platform(platform)
     notebooks = select_notebooks(labs, unsolved)  # unknown lab numbers fail before anything is written
     out_dir = out_dir.resolve()
@@ -130,7 +149,8 @@ def run_labs(labs: list[int] | None, platform: str, out_dir: Path,
     runs = []
     for notebook in notebooks:
         print(f"running {notebook.name} on {platform} ...", flush=True)
-        run = run_lab(notebook, platform, out_dir, parameters=parameters)
+        source = two_pass_input(notebook, out_dir) if two_pass else None
+        run = run_lab(notebook, platform, out_dir, parameters=parameters, source=source)
         print(f"  {run.status} in {run.seconds:.0f} s", flush=True)
         runs.append(run)
     summary = {
@@ -138,6 +158,7 @@ def run_labs(labs: list[int] | None, platform: str, out_dir: Path,
         "cpu": cpu.detect().summary(),  # the CPU that produced the figures and times (reference outputs name it)
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "unsolved": unsolved,
+        "two_pass": two_pass,
         "parameters": parameters or {},
         "passed": all(r.status == "passed" for r in runs),
         "labs": [asdict(r) for r in runs],

@@ -23,9 +23,14 @@ def stop_everything_at_the_end():
 
 
 def pytest_collection_modifyitems(items):
-    """test_local_platform.py (it ends with `helpers down`) runs first: the integration modules after it
-    leave parasol-tiny running for each other, a vLLM start (about 27 s) saved each time."""
-    items.sort(key=lambda item: "integration/test_local_platform.py" not in item.nodeid)
+    """test_local_platform.py (it runs `helpers up`) runs first and test_server_deaths.py (it kills the server
+    and runs `helpers down`) last of the integration tests: the modules between share one parasol-tiny, a
+    vLLM start (about 27 s) saved each time."""
+    first = [item for item in items if "integration/test_local_platform.py" in item.nodeid]
+    last = [item for item in items if "integration/test_server_deaths.py" in item.nodeid]
+    rest = [item for item in items if item not in first and item not in last]
+    after = next((n for n, item in enumerate(rest) if "tests/notebooks/" in item.nodeid), len(rest))
+    items[:] = first + rest[:after] + last + rest[after:]
 
 
 _SECONDS: dict[str, float] = {}
