@@ -73,6 +73,9 @@ def render_config(deployments: list[Deployment], prices: Mapping[str, price_tabl
         "model_list": model_list,
         "litellm_settings": {"callbacks": "helpers.gateway.plugin.ledger", "telemetry": False,
                              "drop_params": True, "request_timeout": 600},
+        # no retries: a model server that is down answers 503 at once (5 s with LiteLLM's two retries), and
+        # a model's own error reaches the client as it is
+        "router_settings": {"num_retries": 0},
         "general_settings": {"custom_auth": "helpers.gateway.plugin.user_api_key_auth",
                              "custom_auth_run_common_checks": True,
                              "master_key": "os.environ/LITELLM_MASTER_KEY"},
