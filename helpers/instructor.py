@@ -205,8 +205,6 @@ def room_users(r: Room, all_users: bool, user: str | None) -> list[str]:
 
 # -- report --------------------------------------------------------------------------------
 
-LAB_COUNT = 7
-
 
 def labs_done(user: str, r: Room) -> list[str]:
     """The labs whose results an attendee's runs recorded (``labNN`` files of helpers.results)."""
