@@ -18,8 +18,11 @@ status:
 down:             ## stop everything the workshop started
 	$(PY) -m helpers down
 
-test: setup       ## unit, integration and notebook tests
-	$(PY) -m pytest
+test: setup       ## unit tests (two processes: they leave a core idle), then integration and notebook tests
+	@status=0; \
+	$(PY) -m pytest tests/unit -n 2 || status=$$?; \
+	$(PY) -m pytest --ignore=tests/unit || status=$$?; \
+	exit $$status
 
 labs:             ## regenerate labs/ from solutions/
 	$(PY) -m helpers make-labs

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -34,6 +35,7 @@ def pytest_collection_modifyitems(items):
 
 
 _SECONDS: dict[str, float] = {}
+_STARTED = time.monotonic()
 
 
 def _group(nodeid: str) -> str:
@@ -54,3 +56,5 @@ def pytest_terminal_summary(terminalreporter):
     for group, seconds in sorted(_SECONDS.items(), key=lambda item: item[0]):
         terminalreporter.write_line(f"{group:32} {seconds:7.0f} s")
     terminalreporter.write_line(f"{'total':32} {sum(_SECONDS.values()):7.0f} s")
+    terminalreporter.write_line(f"{'wall time of this run':32} {time.monotonic() - _STARTED:7.0f} s"
+                                "  (less than the total when tests ran in parallel: make test's unit tests)")
