@@ -13,7 +13,8 @@ Runs inside the gateway's own venv (LiteLLM + psycopg). The proxy's config names
 
 Speed: keys are cached for ``KEY_CACHE_S`` (a revoke, block or plan change takes effect within
 that); each user's month of usage is a counter in memory (loaded once from the rollups,
-refreshed every ``COUNTER_REFRESH_S``), never a sum over the ledger per request.
+refreshed every ``COUNTER_REFRESH_S``), never a sum over the ledger per request. An expired entry is
+fetched by one query, which every request waiting for it shares (``SharedQueries``).
 Budget bound: a request is admitted while the user's counted usage is under the limit, and
 its usage is counted as soon as it finishes; so the overshoot is at most what the requests
 already in flight when the limit is crossed use.
@@ -93,6 +94,34 @@ class Database:
                     raise DatabaseDown(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
 
 
+class SharedQueries:
+    """One query at a time per key: callers that miss the same cache entry together wait for one answer
+    (without this, every request in flight when an entry expires sends its own query)."""
+
+    def __init__(self) -> None:
+        self._running: dict[object, asyncio.Task] = {}
+
+    async def run(self, key: object, query) -> object:
+        """The result of ``query()`` (a coroutine function), shared with every caller asking for ``key``
+        meanwhile; a caller that is cancelled does not cancel the others' query."""
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(query())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: object, task: asyncio.Task) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # seen here: no "exception never retrieved" when every caller left
+
+    def forget(self) -> None:
+        """Later callers start a new query (the ones running may have read data that just changed)."""
+        self._running.clear()
+
+
 @dataclass
 class Usage:
     spend: float = 0.0
@@ -115,6 +144,7 @@ class UsageCounters:
         self._base: dict[tuple[str, datetime], tuple[float, Usage]] = {}  # from PostgreSQL, plus rows written since
         self._queued: dict[tuple[str, datetime], Usage] = {}  # rows this process has not written yet
         self._flushes = 0
+        self._loads = SharedQueries()
 
     async def used(self, user: str) -> Usage:
         """This month's usage of a user; reloaded from the rollups every COUNTER_REFRESH_S (kept while
@@ -123,7 +153,7 @@ class UsageCounters:
         entry = self._base.get(key)
         if entry is None or time.monotonic() - entry[0] > COUNTER_REFRESH_S:
             try:
-                entry = await self._load(key)
+                entry = await self._loads.run(key, lambda: self._load(key))
             except DatabaseDown:
                 if entry is None:
                     raise
@@ -257,6 +287,8 @@ class KeyCache:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._entries: dict[str, tuple[float, dict | None]] = {}
+        self._queries = SharedQueries()
+        self._generation = 0  # forget() counts up: a query that started before it is not cached
 
     async def lookup(self, key_hash: str) -> dict | None:
         now = time.monotonic()
@@ -264,19 +296,26 @@ class KeyCache:
         if cached and now - cached[0] < KEY_CACHE_S:
             return cached[1]
         try:
-            row = await self._db.fetchone(store.KEY_LOOKUP_SQL, {"hash": key_hash})
+            return await self._queries.run(key_hash, lambda: self._fetch(key_hash))
         except DatabaseDown:
             if cached and cached[1] is not None and now - cached[0] < STALE_KEYS_OK_S:
                 return cached[1]
             raise
-        if len(self._entries) > 50_000:
-            self._entries.clear()
-        self._entries[key_hash] = (now, row)
+
+    async def _fetch(self, key_hash: str) -> dict | None:
+        started, generation = time.monotonic(), self._generation
+        row = await self._db.fetchone(store.KEY_LOOKUP_SQL, {"hash": key_hash})
+        if generation == self._generation:
+            if len(self._entries) > 50_000:
+                self._entries.clear()
+            self._entries[key_hash] = (started, row)
         return row
 
     def forget(self) -> None:
         """Drop every cached key (the portal calls this after a revoke, a rotation, a block or a plan change)."""
+        self._generation += 1
         self._entries.clear()
+        self._queries.forget()
 
 
 _db = Database()
@@ -319,8 +358,9 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     key = api_key.removeprefix("Bearer ").strip()
     if not key or not key.isascii():
         raise _unknown_key()
+    token = store.hash_key(key)
     try:
-        app = await keys.lookup(store.hash_key(key))
+        app = await keys.lookup(token)
     except DatabaseDown:
         raise _database_down() from None
     if app is None:
@@ -338,11 +378,11 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
             raise _refuse(403, "user_blocked", f"User {app['user_name']!r} is blocked by the platform team.")
         if decision.model is not None and decision.model not in app["models"]:
             raise _refuse(403, "model_not_allowed", f"this probe key may use {list(app['models'])}")
-        return UserAPIKeyAuth(api_key=key, token=store.hash_key(key), key_alias=app["application"],
+        return UserAPIKeyAuth(api_key=key, token=token, key_alias=app["application"],
                               user_id=None, models=list(app["models"]), metadata={"probe": True})
     await _check_limits(app, decision.model)
     return UserAPIKeyAuth(
-        api_key=key, token=store.hash_key(key), key_alias=app["application"], user_id=app["user_name"],
+        api_key=key, token=token, key_alias=app["application"], user_id=app["user_name"],
         team_id=app["team"], models=list(app["models"]), **_rate_limits(app),
         metadata={"application": app["application"], "team": app["team"], "plan": app["plan"]})
 
