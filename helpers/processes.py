@@ -249,16 +249,19 @@ def tree_cpu_percent(handle: ProcessHandle, interval_s: float = 1.0) -> float:
 
 
 _ERROR_LINE = re.compile(r"\b[A-Z]\w*(Error|Exception): ")
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # vLLM colours its log levels
 
 
 def root_cause(log_path: Path) -> str | None:
-    """The first error a log reports (later lines are usually its consequences)."""
+    """The first error a log reports (later lines are usually its consequences); warnings that quote an
+    error (vLLM's "ulimit ... OSError: [Errno 24]" advice) are not one."""
     if not log_path.is_file():
         return None
     with open(log_path, errors="replace") as log:
         for line in log:
-            if " WARNING " not in line and _ERROR_LINE.search(line):
-                return line.strip()
+            plain = _COLOURS.sub("", line)
+            if not re.search(r"\bWARNING\b", plain) and _ERROR_LINE.search(plain):
+                return plain.strip()
     return None
 
 

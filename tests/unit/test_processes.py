@@ -67,6 +67,17 @@ def test_the_first_error_of_a_log_is_its_root_cause(tmp_path):
     assert processes.root_cause(tmp_path / "none.log") is None
 
 
+def test_a_coloured_warning_that_quotes_an_error_is_not_the_root_cause(tmp_path):
+    """vLLM's log as it is written: levels in ANSI colours (a Lab 0 start failure was reported by this warning)."""
+    log = tmp_path / "vllm.log"
+    log.write_text(
+        "\x1b[0;36m(APIServer pid=1)\x1b[0;0m \x1b[33mWARNING\x1b[0m \x1b[90m11-24 13:39:54\x1b[0m Found ulimit of 20000 "
+        "... This can cause fd limit errors like `OSError: [Errno 24] Too many open files`.\n"
+        "\x1b[0;36m(Worker pid=2)\x1b[0;0m \x1b[31mERROR\x1b[0m ValueError: not enough memory for the KV cache\n"
+    )
+    assert processes.root_cause(log) == "(Worker pid=2) ERROR ValueError: not enough memory for the KV cache"
+
+
 def test_a_record_finds_its_live_server_and_stop_recorded_forgets_it(tmp_path):
     record = tmp_path / "run" / "server.json"
     handle = processes.start([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "s.log")
