@@ -18,11 +18,8 @@ status:
 down:             ## stop everything the workshop started
 	$(PY) -m helpers down
 
-test: setup       ## unit tests (two processes: they leave a core idle), then integration and notebook tests
-	@status=0; \
-	$(PY) -m pytest tests/unit -n 2 || status=$$?; \
-	$(PY) -m pytest --ignore=tests/unit || status=$$?; \
-	exit $$status
+test: setup       ## every test: the unit tests alongside the integration tests (nice 19), then the labs
+	bash scripts/test.sh
 
 labs:             ## regenerate labs/ from solutions/
 	$(PY) -m helpers make-labs

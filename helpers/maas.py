@@ -57,6 +57,9 @@ def stop_gateway(gateway: Gateway | ClusterGateway | None = None) -> list[str]:
     return stopped + (["postgres"] if postgres.stop_postgres() else [])
 
 
+LAB_SCHEMES = ["w4a16", "w8a8"]  # the quantized model behind the gateway: the first this CPU's vLLM serves
+
+
 def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, Deployment]:
     """The models a lab puts behind the gateway, by name.
 
@@ -75,7 +78,7 @@ def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, De
     from . import quantize
     from .models import ensure_tiny_model
 
-    served_schemes, _, note = quantize.serving_plan(["w4a16", "w8a8"])
+    served_schemes, _, note = quantize.serving_plan(LAB_SCHEMES)
     if count > 1:
         print(note)
     models = {"parasol-tiny": platform.deploy(ensure_tiny_model().path, "parasol-tiny")}
@@ -83,6 +86,18 @@ def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, De
         name = f"parasol-tiny-{scheme}"
         models[name] = quantize.deploy_quantized_tiny_model(platform, scheme, name)
     return models
+
+
+def second_lab_model(platform: Platform | None = None) -> str | None:
+    """The quantized model ``lab_models`` puts behind the gateway second on this machine (Lab 2 leaves it
+    running for Lab 5: a server start saved); None on a cluster, where the labs use the shared models."""
+    platform = platform or get_platform()
+    if isinstance(platform, KubernetesPlatform):
+        return None
+    from . import quantize
+
+    served_schemes, _, _ = quantize.serving_plan(LAB_SCHEMES)
+    return f"parasol-tiny-{served_schemes[0]}" if served_schemes else None
 
 
 def release_lab_model(platform: Platform, deployment: Deployment) -> bool:

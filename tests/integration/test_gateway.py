@@ -18,11 +18,11 @@ from helpers import maas
 from helpers.client import ask
 from helpers.gateway import postgres, proxy, store
 from helpers.platform import LocalPlatform
-from tests.integration.servers import gateway_serving
+from tests.integration.servers import SECOND_MODEL, gateway_serving
 
 pytestmark = pytest.mark.integration
 
-MODELS = ("parasol-tiny", "parasol-tiny-2")  # two deployments: two models behind one gateway
+MODELS = ("parasol-tiny", SECOND_MODEL)  # two deployments: two models behind one gateway
 QUESTION = [{"role": "user", "content": "What is 41 + 7?"}]
 
 
