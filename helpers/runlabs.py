@@ -47,6 +47,7 @@ def select_notebooks(labs: list[int] | None, unsolved: bool = False) -> list[Pat
 
 
 CELL_TIMEOUT_S = 600  # per cell: the longest cell in CI takes about two minutes on 2 cores
+KERNEL_START_TIMEOUT_S = 300  # a kernel starts in seconds; on a busy machine (CI's unit tests run at nice 19) in more
 
 
 def failed_cell(executed: Path) -> str:
@@ -108,7 +109,7 @@ def run_lab(notebook: Path, platform: str, out_dir: Path, cell_timeout_s: int = 
         papermill.execute_notebook(
             str(source or notebook), str(executed), parameters={**(parameters or {}), "PLATFORM": platform},
             kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
-            execution_timeout=cell_timeout_s,
+            execution_timeout=cell_timeout_s, start_timeout=KERNEL_START_TIMEOUT_S,
         )
     except Exception as exc:  # a failed check (PapermillExecutionError) or a cell past its time limit
         error = f"{failed_cell(executed)}: " + f"{type(exc).__name__}: {exc}"[-4000:]

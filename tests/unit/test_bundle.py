@@ -174,13 +174,13 @@ def test_set_ups_entry_point_runs_on_the_system_python_alone(room_bundle):
     python = shutil.which("python3") or sys.executable
     done = subprocess.run([python, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                            "from helpers.bundle import main; sys.exit(main(['verify', sys.argv[2]]))",
-                           str(ROOT), str(room_bundle)], capture_output=True, text=True, timeout=60)
+                           str(ROOT), str(room_bundle)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "bundle ok" in done.stdout
     (room_bundle / bundle.WHEELS / WHEEL).write_bytes(b"x")
     done = subprocess.run([python, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                            "from helpers.bundle import main; sys.exit(main(['verify', sys.argv[2]]))",
-                           str(ROOT), str(room_bundle)], capture_output=True, text=True, timeout=60)
+                           str(ROOT), str(room_bundle)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "damaged" in done.stderr
 
 

@@ -16,5 +16,5 @@ def test_a_venv_keeps_the_bytecode_it_compiles_even_where_the_environment_says_n
     if not python.exists():
         pytest.skip(f"{venv} is not built here (make setup builds it)")
     run = subprocess.run([str(python), "-c", "import sys; print(sys.dont_write_bytecode)"], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                         text=True, timeout=300, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert run.stdout.strip() == "False", run.stderr
