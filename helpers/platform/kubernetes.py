@@ -11,6 +11,7 @@ Every wait is finite; a deployment that fails to become ready is deleted again.
 """
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -416,7 +417,14 @@ class KubernetesPlatform(Platform):
         if isvc is None:
             raise DeploymentNotFoundError(f"no deployment named {name!r} in namespace {self.namespace!r}.")
         model = isvc["spec"]["predictor"].get("model", {})
-        runtime = self._get(RUNTIMES, model.get("runtime") or self.runtime) or {}
+        runtime_name = model.get("runtime") or self.runtime
+        try:
+            runtime = self._get(RUNTIMES, runtime_name) or {}
+        except ClusterForbiddenError:
+            cli = "oc" if self.openshift else "kubectl"
+            return (f"# the ServingRuntime {runtime_name!r} is not readable with your login (`{cli} get servingruntime "
+                    f"{runtime_name} -n {self.namespace} -o yaml` shows its command); KServe appends:\n"
+                    + shlex.join(model.get("args", [])))
         containers = (runtime.get("spec") or {}).get("containers") or [{}]
         container = next((c for c in containers if c.get("name") == "kserve-container"), containers[0])
         args = [arg.replace("{{.Name}}", name) for arg in container.get("args", [])]

@@ -9,12 +9,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from helpers import bench, evaluate, kserve, processes
 from helpers.cluster import client as kube
 from helpers.cluster import labels
 from helpers.errors import BenchmarkError
-from helpers.platform import Deployment, KubernetesPlatform, LocalPlatform
+from helpers.platform import Deployment, KubernetesPlatform, LocalPlatform, OpenShiftPlatform
 from helpers.platform.local import ServerOptions, vllm_command, vllm_environment
 from helpers.settings import get_settings
 from helpers.shell import shell_line, shorten
@@ -85,6 +86,21 @@ def test_the_cluster_line_is_the_runtime_command_then_the_inference_service_args
     assert words[:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
     assert "--served-model-name=granite" in words and words[-2:] == ["--max-model-len=8192", "--dtype=bfloat16"]
     assert env["VLLM_LOGGING_LEVEL"] == "INFO" and "HF_TOKEN" not in env  # a secret's reference is not shown
+
+
+def test_a_runtime_the_attendee_may_not_read_says_where_to_look():
+    isvc = {"metadata": {"name": "granite"},
+            "spec": {"predictor": {"model": {"runtime": "vllm-cuda-runtime", "args": ["--max-model-len=8192"]}}}}
+
+    def get(group, version, namespace, plural, name):
+        if plural == "servingruntimes":
+            raise ApiException(status=403, reason="Forbidden")
+        return isvc
+
+    api = SimpleNamespace(get_namespaced_custom_object=get)
+    connection = kube.Connection(SimpleNamespace(sanitize_for_serialization=lambda o: o), api, api, None, "fake")
+    line = OpenShiftPlatform(connection=connection).server_command("granite")
+    assert "oc get servingruntime vllm-cuda-runtime" in line and line.endswith("\n--max-model-len=8192")
 
 
 # -- GuideLLM -----------------------------------------------------------------------------------------------------
