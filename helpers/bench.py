@@ -20,6 +20,7 @@ import pandas as pd
 from .errors import BenchmarkError
 from .platform import Deployment
 from .processes import log_tail
+from .shell import shorten
 
 # GuideLLM 0.8 also reads its run arguments from GUIDELLM__<path> variables (BenchmarkScenario is a pydantic
 # BaseSettings): the key goes to the child through its environment, never onto its command line (`ps` shows that).
@@ -98,6 +99,14 @@ def guidellm_env(api_key: str | None = None) -> dict[str, str]:
 def shown_command(command: list[str], api_key: bool = False) -> str:
     """The command as attendees see it (in guidellm.log): the key's variable, never the key."""
     return (f"{API_KEY_ENV}=$YOUR_KEY " if api_key else "") + shlex.join(command)
+
+
+def last_command(out_dir: str | Path) -> str:
+    """The GuideLLM command ``run_benchmark`` ran last in ``out_dir``, as written first in its guidellm.log."""
+    log = Path(out_dir) / "guidellm.log"
+    if not log.is_file():
+        raise BenchmarkError(f"no GuideLLM run in {out_dir} yet: run_benchmark writes {log}")
+    return shorten(log.read_text().split("\n", 1)[0].removeprefix("$ "))
 
 
 def run_benchmark(deployment: Deployment, model_dir: str | Path, out_dir: str | Path,

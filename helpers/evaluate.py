@@ -13,11 +13,13 @@ import json
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .models import held_out_examples
 from .platform import Deployment
 from .settings import get_settings
+from .shell import shell_line
 
 TASKS = ("parasol_arith", "parasol_arith_mc")
 METRICS = {"parasol_arith": ("exact_match", "exact_match"), "parasol_arith_mc": ("mc_accuracy", "acc")}
@@ -108,8 +110,61 @@ def _offline() -> None:
         os.environ[var] = "1"
 
 
-def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...] = TASKS,
-         api_key: str | None = None) -> Scores:
+@dataclass(frozen=True)
+class EvalCall:
+    """One lm-eval run: what ``_run`` passes to ``simple_evaluate``, and what ``lm_eval_command`` shows."""
+
+    model: str  # lm-eval's model type: local-completions, local-chat-completions, hf
+    model_args: dict
+    tasks: tuple[str, ...] = TASKS
+
+    @property
+    def chat(self) -> bool:
+        return self.model == "local-chat-completions"  # chat APIs take messages: lm-eval builds them
+
+    @property
+    def batch_size(self) -> int:
+        return 1 if self.chat else 16
+
+
+def served_call(deployment: Deployment, tokenizer_dir: str | Path) -> EvalCall:
+    """lm-eval against a served model's /v1/completions."""
+    return EvalCall("local-completions", {
+        "model": deployment.name, "base_url": f"{deployment.endpoint}/completions", "tokenizer_backend": "huggingface",
+        "tokenizer": str(tokenizer_dir), "num_concurrent": 8, "max_retries": 1})
+
+
+def gateway_call(gateway_url: str, model: str, tokenizer_dir: str | Path, chat: bool = False) -> EvalCall:
+    """lm-eval through the gateway: text prompts (``tokenized_requests=False``: the gateway takes text, not token
+    IDs); with ``chat`` the chat route and the generated answers only (chat APIs return no log-likelihoods)."""
+    args = {"model": model, "base_url": f"{gateway_url}/{'chat/completions' if chat else 'completions'}",
+            "tokenizer_backend": None if chat else "huggingface", "tokenizer": str(tokenizer_dir),
+            "num_concurrent": 8, "max_retries": 1, "tokenized_requests": False}
+    if chat:
+        return EvalCall("local-chat-completions", args, ("parasol_arith",))
+    return EvalCall("local-completions", args)
+
+
+def checkpoint_call(model_dir: str | Path) -> EvalCall:
+    """lm-eval on a checkpoint folder loaded in this process."""
+    return EvalCall("hf", {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu"})
+
+
+def lm_eval_command(call: EvalCall, limit: int | None = None, api_key: bool = False) -> str:
+    """The ``lm_eval`` command line that runs ``call`` (a key only as ``$MAAS_API_KEY``, in OPENAI_API_KEY
+    where lm-eval's API models read it)."""
+    command = ["lm_eval", "--model", call.model,
+               "--model_args", ",".join(f"{key}={value}" for key, value in call.model_args.items()),
+               "--tasks", ",".join(call.tasks), "--include_path", str(write_tasks()),
+               "--batch_size", str(call.batch_size)]
+    if call.chat:
+        command.append("--apply_chat_template")
+    if limit:
+        command += ["--limit", str(limit)]
+    return shell_line(command, secrets={"OPENAI_API_KEY": "MAAS_API_KEY"} if api_key else None)
+
+
+def _run(call: EvalCall, limit: int | None, api_key: str | None = None) -> Scores:
     _offline()
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -117,15 +172,14 @@ def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...]
     manager = TaskManager(include_path=str(write_tasks()), include_defaults=False)  # our tasks only: 8 s sooner
     # lm-eval's API models call asyncio.run(), which a notebook's running event loop forbids:
     # run it in a thread of its own.
-    chat = model == "local-chat-completions"  # chat APIs take messages: lm-eval builds them
     previous_key = os.environ.pop("OPENAI_API_KEY", None)
     if api_key:  # lm-eval's API models read the key here (model_args would print it in lm-eval's log)
         os.environ["OPENAI_API_KEY"] = api_key
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            out = pool.submit(simple_evaluate, model=model, model_args=model_args, tasks=list(tasks),
+            out = pool.submit(simple_evaluate, model=call.model, model_args=call.model_args, tasks=list(call.tasks),
                               task_manager=manager, limit=limit, log_samples=True, bootstrap_iters=0,
-                              batch_size=1 if chat else 16, apply_chat_template=chat).result()
+                              batch_size=call.batch_size, apply_chat_template=call.chat).result()
     finally:
         os.environ.pop("OPENAI_API_KEY", None)
         if previous_key is not None:
@@ -141,30 +195,18 @@ def _run(model: str, model_args: dict, limit: int | None, tasks: tuple[str, ...]
 
 def evaluate_served(deployment: Deployment, tokenizer_dir: str | Path, limit: int | None = None) -> Scores:
     """lm-eval against a served model's /v1/completions."""
-    args = {"model": deployment.name, "base_url": f"{deployment.endpoint}/completions",
-            "tokenizer_backend": "huggingface", "tokenizer": str(tokenizer_dir), "num_concurrent": 8,
-            "max_retries": 1}
-    return _run("local-completions", args, limit)
+    return _run(served_call(deployment, tokenizer_dir), limit)
 
 
 def evaluate_through_gateway(gateway_url: str, model: str, api_key: str, tokenizer_dir: str | Path,
                              limit: int | None = None, chat: bool = False) -> Scores:
     """lm-eval through the MaaS gateway with an application key, billed like any application.
 
-    ``local-completions`` sends text prompts (``tokenized_requests=False``: the gateway takes text,
-    not token IDs) and scores both tasks; ``local-chat-completions`` (chat=True) scores the generated
-    answers only (chat APIs return no log-likelihoods).
+    ``local-completions`` scores both tasks; ``local-chat-completions`` (chat=True) the generated answers only.
     """
-    route = "chat/completions" if chat else "completions"
-    args = {"model": model, "base_url": f"{gateway_url}/{route}", "tokenizer_backend": "huggingface",
-            "tokenizer": str(tokenizer_dir), "num_concurrent": 8, "max_retries": 1, "tokenized_requests": False}
-    if chat:
-        return _run("local-chat-completions", {**args, "tokenizer_backend": None}, limit, ("parasol_arith",),
-                    api_key)
-    return _run("local-completions", args, limit, TASKS, api_key)
+    return _run(gateway_call(gateway_url, model, tokenizer_dir, chat), limit, api_key)
 
 
 def evaluate_checkpoint(model_dir: str | Path, limit: int | None = None) -> Scores:
     """lm-eval on a checkpoint folder loaded in this process (any scheme)."""
-    return _run("hf", {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu"}, limit)
-
+    return _run(checkpoint_call(model_dir), limit)

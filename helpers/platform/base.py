@@ -75,6 +75,10 @@ class Platform(ABC):
         """Memory held and CPU used by a deployment."""
 
     @abstractmethod
+    def server_command(self, name: str) -> str:
+        """The command line (with its environment) that serves ``name``, as one shell line."""
+
+    @abstractmethod
     def modelcar_registry(self):
         """The registry to push ModelCars to so that this platform can deploy them (``helpers.registry``)."""
 

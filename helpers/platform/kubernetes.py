@@ -11,6 +11,7 @@ Every wait is finite; a deployment that fails to become ready is deleted again.
 """
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..errors import (
     ServingRuntimeMissingError,
 )
 from ..settings import Settings, get_settings
+from ..shell import shell_line
 from .base import Deployment, Platform, ResourceUsage
 
 KSERVE = ("serving.kserve.io", "v1beta1", "inferenceservices")
@@ -406,6 +408,28 @@ class KubernetesPlatform(Platform):
 
         return gateway.url(self.connection, self.settings.gateway_namespace, self.openshift,
                            self.settings.cluster_gateway_url)
+
+    def server_command(self, name: str) -> str:
+        """What the cluster runs for ``name``: its ServingRuntime's container command, arguments and plain
+        environment values, then the InferenceService's own arguments, which KServe appends to the runtime's
+        (``MergeRuntimeContainers`` in kserve/kserve pkg/utils: "Args and Env will be combined")."""
+        isvc = self._get(KSERVE, name)
+        if isvc is None:
+            raise DeploymentNotFoundError(f"no deployment named {name!r} in namespace {self.namespace!r}.")
+        model = isvc["spec"]["predictor"].get("model", {})
+        runtime_name = model.get("runtime") or self.runtime
+        try:
+            runtime = self._get(RUNTIMES, runtime_name) or {}
+        except ClusterForbiddenError:
+            cli = "oc" if self.openshift else "kubectl"
+            return (f"# the ServingRuntime {runtime_name!r} is not readable with your login (`{cli} get servingruntime "
+                    f"{runtime_name} -n {self.namespace} -o yaml` shows its command); KServe appends:\n"
+                    + shlex.join(model.get("args", [])))
+        containers = (runtime.get("spec") or {}).get("containers") or [{}]
+        container = next((c for c in containers if c.get("name") == "kserve-container"), containers[0])
+        args = [arg.replace("{{.Name}}", name) for arg in container.get("args", [])]
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}  # never a secret's
+        return shell_line([*container.get("command", []), *args, *model.get("args", [])], env)
 
     def render_yaml(self, model: str | Path, name: str, max_model_len: int = 8192) -> str:
         """The InferenceService ``deploy`` would create, as YAML (no cluster needed)."""

@@ -16,6 +16,7 @@ from .. import processes
 from ..errors import DeploymentNotFoundError, PlatformError, ServerDiedError, ServerStartError, SetupError
 from ..models import resolve_model
 from ..settings import get_settings
+from ..shell import shell_line
 from .base import Deployment, Platform, ResourceUsage
 
 
@@ -211,6 +212,14 @@ class LocalPlatform(Platform):
                 f"{processes.describe_log(Path(record['log']))}"
             )
         return deployment
+
+    def server_command(self, name: str) -> str:
+        """The shell line of ``name``'s running server, read from the process itself: its command line and the
+        variables of ``vllm_environment`` in its environment."""
+        self.get(name)  # clear error when unknown or dead
+        process = self._handle(self._read(name)).process()
+        environment = process.environ()
+        return shell_line(process.cmdline(), {k: environment[k] for k in vllm_environment(0) if k in environment})
 
     def modelcar_registry(self):
         """The workshop's own registry on this machine (started if needed), with a generated login."""
