@@ -78,14 +78,21 @@ def lab_models(platform: Platform | None = None, count: int = 2) -> dict[str, De
     from . import quantize
     from .models import ensure_tiny_model
 
-    served_schemes, _, note = quantize.serving_plan(LAB_SCHEMES)
+    quantized, note = _quantized_lab_models()
     if count > 1:
         print(note)
     models = {"parasol-tiny": platform.deploy(ensure_tiny_model().path, "parasol-tiny")}
-    for scheme in served_schemes[:count - 1]:
-        name = f"parasol-tiny-{scheme}"
+    for name, scheme in list(quantized.items())[:count - 1]:
         models[name] = quantize.deploy_quantized_tiny_model(platform, scheme, name)
     return models
+
+
+def _quantized_lab_models() -> tuple[dict[str, str], str]:
+    """The quantized copies this CPU's vLLM serves, {name: scheme} in LAB_SCHEMES' order, and the sentence why."""
+    from . import quantize
+
+    served_schemes, _, note = quantize.serving_plan(LAB_SCHEMES)
+    return {f"parasol-tiny-{scheme}": scheme for scheme in served_schemes}, note
 
 
 def second_lab_model(platform: Platform | None = None) -> str | None:
@@ -94,10 +101,7 @@ def second_lab_model(platform: Platform | None = None) -> str | None:
     platform = platform or get_platform()
     if isinstance(platform, KubernetesPlatform):
         return None
-    from . import quantize
-
-    served_schemes, _, _ = quantize.serving_plan(LAB_SCHEMES)
-    return f"parasol-tiny-{served_schemes[0]}" if served_schemes else None
+    return next(iter(_quantized_lab_models()[0]), None)
 
 
 def release_lab_model(platform: Platform, deployment: Deployment) -> bool:

@@ -12,21 +12,24 @@ import time
 import psutil
 import pytest
 
+from helpers import processes
+
 UNIT_TESTS_PID = "MAAS_UNIT_TESTS_PID"  # scripts/test.sh: the unit tests' pytest, at nice 19
 
 
-def _running(pid: int) -> bool:
+def _unit_tests() -> processes.ProcessHandle | None:
+    pid = int(os.environ.get(UNIT_TESTS_PID) or 0)
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return processes.ProcessHandle(pid, psutil.Process(pid).create_time()) if pid else None
     except psutil.NoSuchProcess:
-        return False
+        return None
 
 
 def wait_for_unit_tests(timeout_s: float = 900) -> float:
     """Wait until the unit tests started alongside have finished (the labs measure throughput); seconds waited."""
-    pid = int(os.environ.get(UNIT_TESTS_PID) or 0)
+    unit_tests = _unit_tests()
     started = time.monotonic()
-    while pid and _running(pid) and time.monotonic() - started < timeout_s:
+    while unit_tests and unit_tests.is_alive() and time.monotonic() - started < timeout_s:
         time.sleep(1)
     return time.monotonic() - started
 
