@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pandas as pd
 from .errors import BenchmarkError
 from .platform import Deployment
 from .processes import log_tail
-from .shell import shorten
+from .shell import shell_line, shorten
 
 # GuideLLM 0.8 also reads its run arguments from GUIDELLM__<path> variables (BenchmarkScenario is a pydantic
 # BaseSettings): the key goes to the child through its environment, never onto its command line (`ps` shows that).
@@ -97,8 +96,8 @@ def guidellm_env(api_key: str | None = None) -> dict[str, str]:
 
 
 def shown_command(command: list[str], api_key: bool = False) -> str:
-    """The command as attendees see it (in guidellm.log): the key's variable, never the key."""
-    return (f"{API_KEY_ENV}=$YOUR_KEY " if api_key else "") + shlex.join(command)
+    """The command as attendees see it (in guidellm.log): the key as ``$MAAS_API_KEY``, never its value."""
+    return shell_line(command, secrets={API_KEY_ENV: "MAAS_API_KEY"} if api_key else None)
 
 
 def last_command(out_dir: str | Path) -> str:

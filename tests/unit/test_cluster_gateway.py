@@ -14,6 +14,7 @@ import base64
 import copy
 import http.server
 import json
+import secrets
 
 import pytest
 from kubernetes.client import ApiClient
@@ -30,7 +31,7 @@ from tests.unit.local_servers import serving
 
 NS = "maas-models"
 HASHED = "maas-gateway-secrets-4942bff5h5"  # a hashed name, as an overlay may give it: always read from the Deployment
-ADMIN_KEY = "sk-admin-not-a-real-key-0123456789"
+ADMIN_KEY = "sk-admin-" + secrets.token_hex(16)  # made per run: no key-shaped literal in git
 
 
 def rendered_deployment() -> dict:
@@ -64,7 +65,7 @@ DEADLINE = dict(observedGeneration=2, replicas=1, updatedReplicas=1, unavailable
 SECRET_VALUES = {"LITELLM_MASTER_KEY": ADMIN_KEY, "POSTGRESQL_PASSWORD": "pw", "MAAS_GATEWAY_DSN": "postgresql://x"}
 SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": HASHED, "namespace": NS},
           "data": {key: base64.b64encode(value.encode()).decode() for key, value in SECRET_VALUES.items()}}
-SCOPED_KEY = "sk-scope-not-a-real-key-0123456789"  # the attendee's, in their own namespace (the instructor's Secret)
+SCOPED_KEY = "sk-scope-" + secrets.token_hex(16)  # the attendee's, in their own namespace (the instructor's Secret)
 SCOPED_SECRET = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                  "metadata": {"name": credentials.SECRET, "namespace": "maas-ada"},
                  "data": {credentials.KEY: base64.b64encode(SCOPED_KEY.encode()).decode()}}

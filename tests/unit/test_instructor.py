@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -91,11 +92,14 @@ class FixtureAdmin:
         return revoked
 
     scopes: dict[str, int]
+    minted: dict[str, list[str]]
 
     def scope_key(self, scope):
         self.scopes = getattr(self, "scopes", {})
         self.scopes[scope] = self.scopes.get(scope, 0) + 1
-        return f"sk-scope-fixture-{scope}-{self.scopes[scope]}"
+        self.minted = getattr(self, "minted", {})
+        self.minted.setdefault(scope, []).append("sk-scope-" + secrets.token_hex(16))
+        return self.minted[scope][-1]
 
     def revoke_scope(self, scope):
         self.revoked = [*getattr(self, "revoked", []), scope]
@@ -205,7 +209,7 @@ def test_provision_twice_on_a_cluster_changes_nothing_the_second_time(state):
     assert password not in repr(first)  # never in what provision reports
     secret = next(o for o in r.cluster.objects if o["kind"] == "Secret" and o["metadata"]["name"] == "maas-gateway-admin"
                   and o["metadata"]["namespace"] == "maas-dave")
-    assert secret["stringData"] == {"MAAS_ADMIN_KEY": "sk-scope-fixture-dave-1"} and admin.scopes == {"dave": 1, "alice": 1}
+    assert secret["stringData"] == {"MAAS_ADMIN_KEY": admin.minted["dave"][0]} and admin.scopes == {"dave": 1, "alice": 1}
     sheet = room.sheet_path()
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
     objects, text = copy.deepcopy(r.cluster.objects), sheet.read_text()

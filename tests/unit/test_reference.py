@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import nbformat
 import pytest
@@ -10,10 +11,11 @@ from helpers import reference
 from helpers.errors import WorkshopError
 from helpers.secretfiles import write_secret
 
-ADMIN_KEY = "sk-admin-not-a-real-key-fixture-0001"
-APP_KEY = "sk-maas-not-a-real-key-fixture-0002"
-PORTAL_TOKEN = "pt-not-a-real-token-fixture-0003"
-DB_PASSWORD = "not-a-real-password-0004"
+# made per run, shaped as the workshop makes them: no key-shaped literal in git
+ADMIN_KEY = "sk-admin-" + secrets.token_hex(16)
+APP_KEY = "sk-maas-" + secrets.token_hex(16)
+PORTAL_TOKEN = "pt-" + secrets.token_hex(16)
+DB_PASSWORD = secrets.token_hex(16)
 
 
 @pytest.fixture

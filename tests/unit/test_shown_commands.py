@@ -108,7 +108,7 @@ def test_guidellm_line_is_the_first_line_of_its_log_without_the_key(tmp_path):
     command = bench.guidellm_command("http://127.0.0.1:4000", tmp_path / "m", tmp_path, bench.BenchConfig(), "m")
     (tmp_path / "guidellm.log").write_text(f"$ {bench.shown_command(command, api_key=True)}\nGuideLLM output\n")
     env, words = _words(bench.last_command(tmp_path))
-    assert words == shlex.split(shorten(shlex.join(command))) and env == {bench.API_KEY_ENV: "$YOUR_KEY"}
+    assert words == shlex.split(shorten(shlex.join(command))) and env == {bench.API_KEY_ENV: "$MAAS_API_KEY"}
     with pytest.raises(BenchmarkError, match="no GuideLLM run"):
         bench.last_command(tmp_path / "nothing")
 
