@@ -13,8 +13,9 @@ Three targets serve the same tiny model (parasol-tiny) on 127.0.0.1:
 Each round measures, interleaved request by request across the targets (order rotated every round):
 sequential chat completions with max_tokens=1 and 8, and streamed ones with max_tokens=32 (time to the
 last chunk), temperature 0; then throughput: a fixed number of 1-token requests with 64 in flight, target
-by target. The table shows, per target, the median over rounds of each round's p50 and p99, with the
-spread [min-max] across rounds; the latency each gateway adds over direct vLLM; and our plugin's cost
+by target in a mirrored order (A B C C B A, half the requests each pass: a drift during the round hits
+every target alike). The table shows, per target, the median over rounds of each round's p50 and p99, with
+the spread [min-max] across rounds; the latency each gateway adds over direct vLLM; and our plugin's cost
 over plain LiteLLM, against the targets (<= 1 ms added p50, >= 90 % of plain LiteLLM's throughput).
 
 The numbers are this CPU's: client, gateways and vLLM share its cores. Every server this script starts is
@@ -465,12 +466,18 @@ def one_round(index: int, clients: dict[str, httpx.Client], targets: list[Target
             result["latency"][target.name][kind.name] = [vars(s) for s in samples[target.name]]
         p50s = "  ".join(f"{t.name} {percentile([s.ms for s in samples[t.name]], 50):.1f}" for t in order)
         print(f"  round {index + 1}: {kind.label:9} p50 ms  {p50s}   ({time.monotonic() - started:.0f} s)", flush=True)
-    for target in order:
+    passes: dict[str, list[tuple[float, dict[str, int]]]] = {t.name: [] for t in order}
+    for target in order + order[::-1]:  # mirrored (A B C C B A): a drift during the round hits every target alike
         time.sleep(args.settle)  # the previous target's background work (ledger writes) settles first
-        rps, failed = throughput_phase(target, args.throughput_requests, args.concurrency, args.phase_timeout)
+        passes[target.name].append(
+            throughput_phase(target, args.throughput_requests // 2, args.concurrency, args.phase_timeout))
+    for target in order:
+        rps = sum(r for r, _ in passes[target.name]) / 2
+        failed = dict(sum((Counter(f) for _, f in passes[target.name]), Counter()))
         result["throughput"][target.name] = {"rps": rps, "failed": failed}
         note = f", FAILED: {failed}" if failed else ""
-        print(f"  round {index + 1}: throughput {target.name:8} {rps:6.1f} req/s{note}", flush=True)
+        print(f"  round {index + 1}: throughput {target.name:8} {rps:6.1f} req/s (two passes of "
+              f"{args.throughput_requests // 2}){note}", flush=True)
     return result
 
 
