@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from .. import processes
@@ -53,6 +54,32 @@ def vllm_environment(kv_cache_gib: int) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
+
+
+def engine_beside_its_worker(server: psutil.Process | None) -> list[int] | None:
+    """Pin vLLM's engine process onto the cores of its worker; returns those cores (None: not found).
+
+    vLLM binds its CPU worker to some cores and keeps one for the API server (``VLLM_CPU_OMP_THREADS_BIND=auto``).
+    The engine process in between is not bound, and it spins while it waits for the worker. On 2 cores the
+    OS ran it on the API server's core, and the API server then handed the engine one request at a time.
+    Measured with Lab 1's client on 2 AVX-512 cores: 32 in flight gave 550-2,000 output tokens/s in most runs,
+    like 1 in flight. Pinned beside its worker: 6,800-7,600 tokens/s in 5 runs of 5 (1 in flight 515 instead of 620).
+    """
+    try:
+        engine = _child(server, "VLLM::EngineCor")
+        worker = _child(engine, "VLLM::Worker")
+        if worker is None:
+            return None
+        cores = worker.cpu_affinity()
+        engine.cpu_affinity(cores)
+        return cores
+    except psutil.Error:  # a server that stops while we look: nothing to pin
+        return None
+
+
+def _child(process: psutil.Process | None, name: str) -> psutil.Process | None:
+    """The child process whose name starts with ``name`` (vLLM names its processes ``VLLM::...``)."""
+    return next((p for p in (process.children() if process else []) if p.name().startswith(name)), None)
 
 
 def _is_ready(endpoint: str, name: str) -> bool:
@@ -169,6 +196,7 @@ class LocalPlatform(Platform):
             processes.stop(handle)
             self._record_path(name).unlink(missing_ok=True)
             raise
+        engine_beside_its_worker(handle.process())
         return self._to_deployment(record)
 
     @staticmethod

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import psutil
 import pytest
 import requests
 
@@ -13,6 +14,7 @@ from helpers.client import ask, openai_client
 from helpers.errors import PlatformError, PortInUseError
 from helpers.models import MODEL_NAME, held_out_examples
 from helpers.platform import LocalPlatform
+from helpers.platform.local import engine_beside_its_worker
 from tests.integration.servers import SECOND_MODEL, starting_alongside
 
 pytestmark = pytest.mark.integration
@@ -40,6 +42,18 @@ def test_status_reports_a_ready_endpoint_on_loopback(served):
     assert status["status"] == "ready"
     assert status["endpoint"].startswith("http://127.0.0.1:") and status["endpoint"].endswith("/v1")
     assert requests.get(status["endpoint"] + "/models", timeout=5).json()["data"][0]["id"] == "parasol-tiny"
+
+
+def test_the_engine_runs_on_its_workers_cores_and_leaves_the_api_server_its_own(served):
+    """engine_beside_its_worker: vLLM's engine loop spins beside its worker, not on the API server's core."""
+    deployment, _ = served
+    server = psutil.Process(LocalPlatform()._read("parasol-tiny")["pid"])
+    engine = next(p for p in server.children() if p.name().startswith("VLLM::EngineCor"))
+    worker = next(p for p in engine.children() if p.name().startswith("VLLM::Worker"))
+    assert engine.cpu_affinity() == worker.cpu_affinity()
+    assert len(worker.cpu_affinity()) < psutil.cpu_count() or psutil.cpu_count() == 1  # vLLM keeps a core aside
+    assert engine_beside_its_worker(server) == worker.cpu_affinity()
+    assert engine_beside_its_worker(None) is None
 
 
 def test_chat_completion_not_streamed(served):
