@@ -63,7 +63,7 @@ def engine_beside_its_worker(server: psutil.Process | None) -> list[int] | None:
     The engine process in between is not bound, and it spins while it waits for the worker. On 2 cores the
     OS ran it on the API server's core, and the API server then handed the engine one request at a time.
     Measured with Lab 1's client on 2 AVX-512 cores: 32 in flight gave 550-2,000 output tokens/s in most runs,
-    like 1 in flight. Pinned beside its worker: 6,800-7,600 tokens/s in 5 runs of 5 (1 in flight 515 instead of 620).
+    like 1 in flight. Pinned beside its worker: 5,000-7,600 tokens/s in 9 runs of 9 (1 in flight 515 instead of 620).
     """
     try:
         engine = _child(server, "VLLM::EngineCor")
