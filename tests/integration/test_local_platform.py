@@ -14,7 +14,7 @@ from helpers.client import ask, openai_client
 from helpers.errors import PlatformError, PortInUseError
 from helpers.models import MODEL_NAME, held_out_examples
 from helpers.platform import LocalPlatform
-from helpers.platform.local import engine_beside_its_worker
+from helpers.platform.local import _child, engine_beside_its_worker
 from tests.integration.servers import SECOND_MODEL, starting_alongside
 
 pytestmark = pytest.mark.integration
@@ -48,8 +48,8 @@ def test_the_engine_runs_on_its_workers_cores_and_leaves_the_api_server_its_own(
     """engine_beside_its_worker: vLLM's engine loop spins beside its worker, not on the API server's core."""
     deployment, _ = served
     server = psutil.Process(LocalPlatform()._read("parasol-tiny")["pid"])
-    engine = next(p for p in server.children() if p.name().startswith("VLLM::EngineCor"))
-    worker = next(p for p in engine.children() if p.name().startswith("VLLM::Worker"))
+    engine = _child(server, "VLLM::EngineCor")
+    worker = _child(engine, "VLLM::Worker")
     assert engine.cpu_affinity() == worker.cpu_affinity()
     assert len(worker.cpu_affinity()) < psutil.cpu_count() or psutil.cpu_count() == 1  # vLLM keeps a core aside
     assert engine_beside_its_worker(server) == worker.cpu_affinity()

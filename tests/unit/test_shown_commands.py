@@ -3,6 +3,7 @@ arguments the helper passes. Each shown line must parse back to what really runs
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from helpers.platform.local import ServerOptions, vllm_command, vllm_environment
 from helpers.settings import get_settings
 from helpers.shell import shell_line, shorten
 
-KEY = "sk-maas-0123456789abcdef"
+KEY = "sk-maas-" + secrets.token_hex(8)  # made per run: no key-shaped literal in git
 
 
 def _words(line: str) -> tuple[dict[str, str], list[str]]:
