@@ -10,9 +10,12 @@ Three targets serve the same tiny model (parasol-tiny) on 127.0.0.1:
                (no custom auth, no callbacks); it admits its master key only. Started here, stopped at the end;
 * ours       - our gateway (LiteLLM + helpers/gateway/plugin.py), with an application key on plan "unlimited".
 
-Each round measures, interleaved request by request across the targets (order rotated every round):
-sequential chat completions with max_tokens=1 and 8, and streamed ones with max_tokens=32 (time to the
-last chunk), temperature 0; then throughput: a fixed number of 1-token requests with 64 in flight, target
+Each round measures, interleaved request by request across the targets: sequential chat completions with
+max_tokens=1 and 8, and streamed ones with max_tokens=32 (time to the last chunk), temperature 0, with a
+short quiet gap before each request (--gap-ms: the previous target's work after its answer, a gateway's
+logging for one, is over). Who goes first rotates every round and the order reverses every other round:
+each target follows each other target equally often (with a rotation only, "ours" would always follow
+plain LiteLLM and meet the tail of its work: +2.4 ms on streams, measured, that was not ours); then throughput: a fixed number of 1-token requests with 64 in flight, target
 by target in a mirrored order (A B C C B A, half the requests each pass: a drift during the round hits
 every target alike). The table shows, per target, the median over rounds of each round's p50 and p99, with
 the spread [min-max] across rounds; the latency each gateway adds over direct vLLM; and our plugin's cost
@@ -164,11 +167,13 @@ def timed_request(client: httpx.Client, target: Target, kind: Kind, i: int) -> S
 
 
 def sequential_phase(clients: dict[str, httpx.Client], targets: list[Target], kind: Kind,
-                     requests: int) -> dict[str, list[Sample]]:
-    """``requests`` requests of one kind per target, one at a time, alternating targets request by request."""
+                     requests: int, gap_s: float = 0.0) -> dict[str, list[Sample]]:
+    """``requests`` requests of one kind per target, one at a time, alternating targets request by request,
+    each after ``gap_s`` of quiet."""
     samples: dict[str, list[Sample]] = {t.name: [] for t in targets}
     for i in range(requests):
         for target in targets:
+            time.sleep(gap_s)
             samples[target.name].append(timed_request(clients[target.name], target, kind, i))
     return samples
 
@@ -343,8 +348,7 @@ def print_table(summary: dict, judged: dict, labels: dict[str, str], rounds: int
 def plain_litellm_config(deployment: Deployment) -> dict:
     """Our gateway's LiteLLM config minus our plugin: no custom auth, no callbacks; master key only."""
     config = proxy.render_config([deployment])
-    for key in ("custom_auth", "custom_auth_run_common_checks"):
-        del config["general_settings"][key]
+    del config["general_settings"]["custom_auth"]
     del config["litellm_settings"]["callbacks"]
     return config
 
@@ -448,7 +452,7 @@ def header() -> dict:
 def warm_up(clients: dict[str, httpx.Client], targets: list[Target], args: argparse.Namespace) -> None:
     """A few requests of every kind and a throughput burst per target: caches, connections, lazy imports."""
     for kind in KINDS:
-        sequential_phase(clients, targets, kind, args.warmup)
+        sequential_phase(clients, targets, kind, args.warmup, args.gap_ms / 1000)
     for target in targets:
         throughput_phase(target, args.concurrency, args.concurrency, args.phase_timeout)
 
@@ -456,12 +460,14 @@ def warm_up(clients: dict[str, httpx.Client], targets: list[Target], args: argpa
 def one_round(index: int, clients: dict[str, httpx.Client], targets: list[Target],
               args: argparse.Namespace) -> dict:
     """One round: the three latency kinds (targets alternating), then throughput target by target."""
-    order = targets[index % len(targets):] + targets[:index % len(targets)]  # who goes first rotates
+    first = index // 2 % len(targets)  # who goes first rotates; every other round the order reverses
+    order = targets[first:] + targets[:first]
+    order = order if index % 2 == 0 else order[::-1]
     result: dict = {"round": index + 1, "order": [t.name for t in order], "latency": {t.name: {} for t in order},
                     "throughput": {}}
     for kind in KINDS:
         started = time.monotonic()
-        samples = sequential_phase(clients, order, kind, args.requests)
+        samples = sequential_phase(clients, order, kind, args.requests, args.gap_ms / 1000)
         for target in order:
             result["latency"][target.name][kind.name] = [vars(s) for s in samples[target.name]]
         p50s = "  ".join(f"{t.name} {percentile([s.ms for s in samples[t.name]], 50):.1f}" for t in order)
@@ -527,6 +533,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds, interleaved (at least 5 for a spread)")
     parser.add_argument("--requests", type=int, default=30, help="sequential requests per kind, target and round")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="quiet before each sequential request, ms")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up requests per kind and target")
     parser.add_argument("--throughput-requests", type=int, default=640, help="1-token requests per throughput phase")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight in the throughput phase")

@@ -76,8 +76,13 @@ def render_config(deployments: list[Deployment], prices: Mapping[str, price_tabl
         # no retries: a model server that is down answers 503 at once (5 s with LiteLLM's two retries), and
         # a model's own error reaches the client as it is
         "router_settings": {"num_retries": 0},
+        # Who may call what is the plugin's alone: every route is on its allowlist (``routes``), with the
+        # model taken from where LiteLLM routes by and LiteLLM's fallback and mock options refused; blocks,
+        # budgets and caps come from our PostgreSQL. LiteLLM's "common checks" (custom_auth_run_common_checks)
+        # would check its own database's teams, users and budgets, which this gateway does not have, a second
+        # time (+1 ms a request, scripts/gateway_bench.py). LiteLLM still refuses unsafe bodies (api_base,
+        # user_config...) before our auth runs, and enforces the rpm/tpm the plugin hands it.
         "general_settings": {"custom_auth": "helpers.gateway.plugin.user_api_key_auth",
-                             "custom_auth_run_common_checks": True,
                              "master_key": "os.environ/LITELLM_MASTER_KEY"},
     }
 

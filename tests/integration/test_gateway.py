@@ -257,14 +257,23 @@ BYPASSES = [  # route, body: a key for MODELS[0] trying to reach MODELS[1]
     ("/v1/chat/completions", {"model": MODELS[1]}),
     ("/chat/completions", {"model": MODELS[1]}),
     ("/v1/completions", {"model": MODELS[1]}),
+    # LiteLLM's client-side fallbacks: the granted model fails (max_tokens past its context), the router would
+    # call the other one with the fallback's own max_tokens
+    ("/v1/chat/completions", {"model": MODELS[0], "max_tokens": 100_000,
+                              "fallbacks": [{"model": MODELS[1], "max_tokens": 4}]}),
+    ("/v1/chat/completions", {"model": MODELS[0], "max_tokens": 100_000,
+                              "router_settings_override": {"fallbacks": [{"model": MODELS[1], "max_tokens": 4}]}}),
 ]
 
 
-@pytest.mark.parametrize("path,body", BYPASSES, ids=[p for p, _ in BYPASSES])
+BYPASS_IDS = [path + "".join(f" {option}" for option in body if option != "model") for path, body in BYPASSES]
+
+
+@pytest.mark.parametrize("path,body", BYPASSES, ids=BYPASS_IDS)
 def test_no_route_reaches_a_model_the_key_was_not_granted(gateway, app, path, body):
     platform = LocalPlatform()
     before = vllm_counters_of(platform, MODELS[1])
-    payload = {**body, "messages": QUESTION, "prompt": "2 + 2 =", "input": "hi", "max_tokens": 4}
+    payload = {"messages": QUESTION, "prompt": "2 + 2 =", "input": "hi", "max_tokens": 4, **body}
     response = post(gateway, path, app["key"], payload)
     assert response.status_code in (400, 403, 404), response.text
     body = response.json()  # says why: our refusal, or FastAPI's own 404 where LiteLLM has no such route

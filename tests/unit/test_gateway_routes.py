@@ -50,3 +50,14 @@ def test_token_id_prompts_get_a_400_that_says_what_to_send(prompt):
     refusal = classify("POST", "/v1/completions", {"model": "m", "prompt": prompt})
     assert isinstance(refusal, Refusal) and refusal.status == 400 and "tokenized_requests=False" in refusal.message
     assert classify("POST", "/v1/completions", {"model": "m", "prompt": ["a", "b"]}) == Admitted("m")
+
+
+@pytest.mark.parametrize("option", [{"fallbacks": ["parasol-tiny-2"]}, {"context_window_fallbacks": [{"m": ["x"]}]},
+                                    {"content_policy_fallbacks": []}, {"router_settings_override": {"fallbacks": []}},
+                                    {"mock_response": "4"}, {"mock_testing_fallbacks": True}])
+def test_litellms_routing_and_mock_options_get_a_400_that_names_them(option):
+    refusal = classify("POST", "/v1/chat/completions", {"model": "parasol-tiny", **option})
+    assert isinstance(refusal, Refusal) and refusal.status == 400 and refusal.kind == "routing_option"
+    assert next(iter(option)) in refusal.message and "'parasol-tiny'" in refusal.message
+    plain = {"model": "parasol-tiny", "max_tokens": 4, "stream_options": {"include_usage": True}}
+    assert classify("POST", "/v1/chat/completions", plain) == Admitted("parasol-tiny")
