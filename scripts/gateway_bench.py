@@ -1,6 +1,6 @@
 """What does the gateway cost? Direct vLLM, plain LiteLLM and our gateway, measured in one run.
 
-    .venv/bin/python scripts/gateway_bench.py                  # 5 rounds, about 11 minutes on 2 cores
+    .venv/bin/python scripts/gateway_bench.py                  # 5 rounds, about 7 minutes on 2 cores
     .venv/bin/python scripts/gateway_bench.py --rounds 7 --out /tmp/bench.json
 
 Three targets serve the same tiny model (parasol-tiny) on 127.0.0.1:
@@ -535,7 +535,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=30, help="sequential requests per kind, target and round")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="quiet before each sequential request, ms")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up requests per kind and target")
-    parser.add_argument("--throughput-requests", type=int, default=640, help="1-token requests per throughput phase")
+    parser.add_argument("--throughput-requests", type=int, default=1600,  # passes of about 11 s: with 5-s passes
+                        help="1-token requests per throughput phase")  # the ratio swung 72-136 % on 2 cores
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight in the throughput phase")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds of quiet before each throughput phase")
     parser.add_argument("--phase-timeout", type=float, default=180.0,
