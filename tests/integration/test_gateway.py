@@ -263,6 +263,8 @@ BYPASSES = [  # route, body: a key for MODELS[0] trying to reach MODELS[1]
                               "fallbacks": [{"model": MODELS[1], "max_tokens": 4}]}),
     ("/v1/chat/completions", {"model": MODELS[0], "max_tokens": 100_000,
                               "router_settings_override": {"fallbacks": [{"model": MODELS[1], "max_tokens": 4}]}}),
+    # LiteLLM's mock answer: 200 without any model, billed LiteLLM's estimate instead of vLLM's count
+    ("/v1/chat/completions", {"model": MODELS[0], "mock_response": "4"}),
 ]
 
 
