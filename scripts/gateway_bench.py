@@ -15,11 +15,12 @@ max_tokens=1 and 8, and streamed ones with max_tokens=32 (time to the last chunk
 short quiet gap before each request (--gap-ms: the previous target's work after its answer, a gateway's
 logging for one, is over). Who goes first rotates every round and the order reverses every other round:
 each target follows each other target equally often (with a rotation only, "ours" would always follow
-plain LiteLLM and meet the tail of its work: +2.4 ms on streams, measured, that was not ours); then throughput: a fixed number of 1-token requests with 64 in flight, target
-by target in a mirrored order (A B C C B A, half the requests each pass: a drift during the round hits
-every target alike). The table shows, per target, the median over rounds of each round's p50 and p99, with
-the spread [min-max] across rounds; the latency each gateway adds over direct vLLM; and our plugin's cost
-over plain LiteLLM, against the targets (<= 1 ms added p50, >= 90 % of plain LiteLLM's throughput).
+plain LiteLLM and meet the tail of its work: +2.4 ms on streams, measured, that was not ours). Then
+throughput: a fixed number of 1-token requests with 64 in flight, target by target in a mirrored order
+(A B C C B A, half the requests each pass: a drift during the round hits every target alike). The table
+shows, per target, the median over rounds of each round's p50 and p99, with the spread [min-max] across
+rounds; the latency each gateway adds over direct vLLM; and our plugin's cost over plain LiteLLM, against
+the targets (<= 1 ms added p50, >= 90 % of plain LiteLLM's throughput).
 
 The numbers are this CPU's: client, gateways and vLLM share its cores. Every server this script starts is
 stopped at the end, also on errors and Ctrl-C; servers that already ran (``python -m helpers up``) are

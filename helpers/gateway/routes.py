@@ -15,8 +15,8 @@ BODY_MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completio
 URL_MODEL_ROUTE = re.compile(r"/(?:openai/deployments|engines)/(?P<model>[^/]+)/(?:chat/completions|completions|embeddings)")
 LISTING_ROUTES = ("/v1/models", "/models")
 OFFERED = "POST /v1/chat/completions, /v1/completions, /v1/embeddings; GET /v1/models"
-# LiteLLM's own request options that send a request elsewhere than its model, or answer it without the
-# model: client-side fallbacks to other models, router overrides and mock answers (``mock_response``...)
+# LiteLLM's own request options that send a request to another model: client-side fallbacks and router
+# overrides. Its ``mock_*`` options (``mock_response`` answers without any model) are refused beside them.
 ROUTING_OPTIONS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "router_settings_override")
 TOKEN_ID_PROMPT = ("this gateway takes prompts as text: send 'prompt' as a string (or a list of strings), not "
                    "token IDs. With lm-eval, use local-completions with tokenized_requests=False, or "
@@ -62,7 +62,7 @@ def classify(method: str, path: str, body: dict | None) -> Admitted | Refusal:
         model = named
     if not isinstance(model, str) or not model:
         return Refusal(400, "model_missing", "name the model in the request body: {\"model\": \"<model>\", ...}")
-    options = sorted(k for k in body if k in ROUTING_OPTIONS or (isinstance(k, str) and k.startswith("mock_")))
+    options = sorted(k for k in body if k in ROUTING_OPTIONS or k.startswith("mock_"))  # JSON keys: strings
     if options:
         return Refusal(400, "routing_option", f"{', '.join(options)}: LiteLLM's routing and mock options are not "
                        f"offered; each request goes to the model it names ({model!r}). Remove them and retry.")
